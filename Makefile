@@ -1,0 +1,65 @@
+# actloom: the PostgreSQL extension (PGXS) and, later, the HTTP shim.
+#
+#   make              build the extension
+#   make install      install it into the PostgreSQL that pg_config names
+#   make test         install dependencies, build, install, run every test
+#                     against a throwaway cluster, print "N passed, M failed"
+#   make run          build, install, start a local cluster with a demo
+#   make stop         stop the local cluster that "make run" started
+#   make SANITIZE=1   build with UBSan (the extension) and ASan+UBSan (the
+#                     programs that are not loaded into the server)
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+
+# Every Debian (bookworm) package the project needs, in one place.  "make deps"
+# installs what is missing when run as root, and names it otherwise.
+DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
+	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
+	libssl-dev openssl
+
+EXTENSION = actloom
+MODULE_big = actloom
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
+DATA = $(sort $(wildcard extension/actloom--*.sql))
+REGRESS = setup roles memberships tenancy context errors
+REGRESS_OPTS = --inputdir=. --outputdir=.
+NO_INSTALLCHECK_TAP = 1
+
+SHLIB_LINK = -lcrypto
+PG_CPPFLAGS = -I$(srcdir)/extension
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+
+ifeq ($(SANITIZE),1)
+# ASan cannot be loaded into a server that was not started with it; UBSan can.
+PG_CFLAGS += -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SHLIB_LINK += -lubsan
+endif
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+# Without the server headers there is nothing to build yet: "make deps" first.
+all install installcheck:
+	@$(MAKE) --no-print-directory deps && $(MAKE) --no-print-directory $@
+else
+# No JIT bitcode: it would need clang at build time for no measurable gain.
+override with_llvm = no
+include $(PGXS)
+endif
+
+.PHONY: deps test run stop
+
+deps:
+	@DEBIAN_PACKAGES="$(DEBIAN_PACKAGES)" sh test/deps.sh
+
+test: deps
+	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
+	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
+	PG_CONFIG=$(PG_CONFIG) bash test/run-tests.sh
+
+run: deps
+	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
+	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
+	PG_CONFIG=$(PG_CONFIG) bash test/run-demo.sh start
+
+stop:
+	PG_CONFIG=$(PG_CONFIG) bash test/run-demo.sh stop

@@ -1,0 +1,207 @@
+/*
+ * context.c
+ *	  The actor context: who is acting in the current transaction.
+ *
+ * The context lives in static memory of this backend, never in a GUC, a
+ * table or anything else a session can write: the only way in is a function
+ * of this file that verified a credential first (act_as today; API keys and
+ * sessions later).  So neither SET, set_config() nor a crafted row can forge
+ * an actor.
+ *
+ * Lifetime.  The context is cleared when the top-level transaction ends,
+ * whether it commits, aborts or is prepared, so it never leaks from one
+ * transaction to the next on a pooled connection.  A context established
+ * inside a subtransaction that later aborts is cleared as well (failing
+ * closed rather than restoring an older actor), and one established in a
+ * subtransaction that commits is handed to the parent, so a later abort of
+ * the parent clears it too.
+ *
+ * Parallel workers do not share this memory, so every SQL function that reads
+ * the context is declared PARALLEL RESTRICTED.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+
+#include "actloom.h"
+
+static ActorContext Actor;
+
+/* The subtransaction that established the context; valid when kind != NONE. */
+static SubTransactionId ActorSubId = InvalidSubTransactionId;
+
+static void
+ContextClear(void)
+{
+	memset(&Actor, 0, sizeof(Actor));
+	ActorSubId = InvalidSubTransactionId;
+}
+
+static void
+ContextXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			ContextClear();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+ContextSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (Actor.kind == ACTOR_NONE)
+		return;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			if (ActorSubId >= mySubid)
+				ContextClear();
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (ActorSubId == mySubid)
+				ActorSubId = parentSubid;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * ContextInit registers the transaction callbacks; called once from _PG_init.
+ */
+void
+ContextInit(void)
+{
+	ContextClear();
+	RegisterXactCallback(ContextXactCallback, NULL);
+	RegisterSubXactCallback(ContextSubXactCallback, NULL);
+}
+
+/*
+ * ContextGet returns the current actor; kind is ACTOR_NONE when nobody acts.
+ */
+const ActorContext *
+ContextGet(void)
+{
+	return &Actor;
+}
+
+/*
+ * ContextSetUser makes a user the actor, optionally within a company.  The
+ * caller has verified that the user exists and belongs to the company.
+ */
+void
+ContextSetUser(const pg_uuid_t *user_id, const pg_uuid_t *company_id)
+{
+	if (!IsTransactionState())
+		elog(ERROR, "actor context set outside a transaction");
+
+	ContextClear();
+	Actor.kind = ACTOR_USER;
+	Actor.user_id = *user_id;
+	if (company_id)
+	{
+		Actor.has_company = true;
+		Actor.company_id = *company_id;
+	}
+	ActorSubId = GetCurrentSubTransactionId();
+}
+
+static Datum
+UuidDatumCopy(const pg_uuid_t *u)
+{
+	pg_uuid_t  *r = palloc(sizeof(pg_uuid_t));
+
+	memcpy(r, u, sizeof(pg_uuid_t));
+	return UUIDPGetDatum(r);
+}
+
+PG_FUNCTION_INFO_V1(act_as);
+
+/*
+ * act_as(user uuid, company uuid DEFAULT NULL) makes a user the actor of the
+ * current transaction, acting within the company when one is given.  EXECUTE
+ * is granted only to actloom_gateway.  Raises 28000 for an unknown or
+ * disabled user and 42501 when the user is not a member of the company.
+ */
+Datum
+act_as(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *user_id;
+	pg_uuid_t  *company_id = NULL;
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	bool		isnull;
+	bool		enabled;
+	int			ret;
+
+	ACTLOOM_REQUIRE_ARG(0, "user");
+	user_id = PG_GETARG_UUID_P(0);
+	if (!PG_ARGISNULL(1))
+		company_id = PG_GETARG_UUID_P(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	values[0] = UUIDPGetDatum(user_id);
+	ret = SPI_execute_with_args("SELECT u.disabled_at IS NULL FROM actloom.users u WHERE u.id = $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "user lookup failed: %s", SPI_result_code_string(ret));
+	enabled = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	if (!enabled)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("user does not exist or is disabled")));
+
+	if (company_id && RolesMembership(company_id, user_id) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("user is not a member of the company")));
+
+	ContextSetUser(user_id, company_id);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(current_user_id);
+
+/*
+ * current_user_id() returns the acting user, or NULL when nobody acts.
+ */
+Datum
+current_user_id(PG_FUNCTION_ARGS)
+{
+	if (Actor.kind != ACTOR_USER)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(UuidDatumCopy(&Actor.user_id));
+}
+
+PG_FUNCTION_INFO_V1(current_company);
+
+/*
+ * current_company() returns the company the actor acts in, or NULL.  Row
+ * level security policies compare tenant keys with it, so NULL (no actor)
+ * matches no row.
+ */
+Datum
+current_company(PG_FUNCTION_ARGS)
+{
+	if (Actor.kind == ACTOR_NONE || !Actor.has_company)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(UuidDatumCopy(&Actor.company_id));
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make run / make stop: a local cluster with the actloom demo.
+#
+# The cluster lives in .run/ of the checkout (git-ignored) and is created
+# once; later runs reuse it.  It runs as the invoking user, or as the
+# "postgres" OS user when invoked as root (PostgreSQL refuses root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/lib/cluster.sh
+
+port=${ACTLOOM_PORT:-5499}
+run=$PWD/.run
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$PWD"; then
+	# The postgres user cannot reach the checkout (a home directory, say).
+	run=/var/tmp/actloom-run-$(printf %s "$PWD" | sha256sum | cut -c1-12)
+	mkdir -p "$run"
+	ln -sfn "$run" "$PWD/.run"
+fi
+sock=$run/sock
+
+case "${1:-start}" in
+stop)
+	cluster_stop "$run"
+	echo "stopped the actloom demo cluster in $run"
+	exit 0
+	;;
+start) ;;
+*)
+	echo "usage: $0 start|stop" >&2
+	exit 2
+	;;
+esac
+
+cluster_init "$run"
+if ! as_pg "$PG_BINDIR/pg_ctl" -D "$run/data" status >/dev/null 2>&1; then
+	cluster_start "$run" "$port"
+fi
+
+psql() { as_pg "$PG_BINDIR/psql" -h "$sock" -p "$port" -U postgres -X -q "$@"; }
+
+if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'actloom'" | grep -q 1; then
+	psql -d postgres -c "CREATE DATABASE actloom"
+	psql -d actloom -f - <test/demo.sql >/dev/null
+	echo "loaded the demo into database actloom"
+fi
+
+ids=$(psql -d actloom -tA -F ' ' -c "
+	SELECT (SELECT id FROM actloom.companies WHERE name = 'Acme'),
+		   (SELECT id FROM actloom.companies WHERE name = 'Globex'),
+		   (SELECT id FROM actloom.users WHERE email = 'mia@acme.example'),
+		   (SELECT id FROM actloom.users WHERE email = 'max@globex.example'),
+		   (SELECT id FROM actloom.users WHERE email = 'adam@acme.example')")
+read -r acme globex mia max adam <<<"$ids"
+connect="psql -v ON_ERROR_ROLLBACK=interactive -h $sock -p $port -U demo_app actloom"
+[ "$(id -u)" -eq 0 ] && connect="runuser -u postgres -- $connect"
+
+cat <<MSG
+
+actloom is running: PostgreSQL 15 on socket $sock, port $port,
+database "actloom" with the extension and a demo.
+
+Connect as the application (a member of actloom_gateway, no BYPASSRLS):
+
+    $connect
+
+Then try, in one transaction each:
+
+  -- Mia (member of Acme) sees Acme's reports only
+  BEGIN;
+  SELECT actloom.act_as('$mia', '$acme');
+  SELECT title FROM reports;
+  SELECT actloom.can('$acme', 'members.invite');     -- false: members cannot invite
+  COMMIT;
+
+  -- Max (Globex) cannot plant a row in Acme, nor act in Acme
+  BEGIN;
+  SELECT actloom.act_as('$max', '$globex');
+  INSERT INTO reports (company_id, title) VALUES ('$acme', 'planted');  -- refused
+  SELECT actloom.act_as('$max', '$acme');                               -- refused
+  ROLLBACK;
+
+  -- Adam (admin of Acme) may invite, but not above his own role
+  BEGIN;
+  SELECT actloom.act_as('$adam', '$acme');
+  SELECT actloom.add_member('$acme', '$max', 'owner');   -- refused
+  SELECT actloom.add_member('$acme', '$max', 'member');  -- allowed
+  SELECT * FROM actloom.members('$acme');
+  ROLLBACK;
+
+  -- Nobody acting: no rows at all
+  SELECT count(*) FROM reports;
+
+Stop it with: make stop
+MSG

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# make test: every test of the project against throwaway clusters.
+#
+# 1. pg_regress over sql/ against a cluster started here;
+# 2. the TAP tests in test/t/ (several processes, crashes, restarts), which
+#    start clusters of their own.
+# The cluster is stopped whatever happens; the last line says
+# "N passed, M failed" and the exit status is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+. test/lib/cluster.sh
+
+work=$(mktemp -d /tmp/actloom-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+	cluster_stop "$work/regress"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+failures=()
+
+# --- pg_regress ----------------------------------------------------------
+port=$(free_port)
+cluster_init "$work/regress" && cluster_start "$work/regress" "$port" -c fsync=off || exit 1
+
+make --no-print-directory PG_CONFIG="$PG_CONFIG" installcheck \
+	PGHOST="$work/regress/sock" PGPORT="$port" PGUSER=postgres 2>&1 | tee "$work/regress.out"
+regress_status=${PIPESTATUS[0]}
+ok=$(grep -cE '\.\.\. ok' "$work/regress.out")
+bad=$(grep -cE '\.\.\. FAILED' "$work/regress.out")
+passed=$((passed + ok))
+failed=$((failed + bad))
+if [ "$bad" -gt 0 ]; then
+	failures+=("pg_regress: $bad of $((ok + bad)) files")
+elif [ "$regress_status" -ne 0 ]; then
+	failed=$((failed + 1))
+	failures+=("pg_regress did not run (exit $regress_status)")
+fi
+[ -f regression.diffs ] && { echo "--- regression.diffs ---"; cat regression.diffs; }
+cluster_stop "$work/regress"
+
+# --- TAP -------------------------------------------------------------------
+# The TAP clusters run as the postgres OS user too, so the tests run from a
+# copy it can read and write.
+if compgen -G "test/t/*.pl" >/dev/null; then
+	cp -r test "$work/tap"
+	[ "$(id -u)" -eq 0 ] && chown -R postgres: "$work/tap"
+	perl_lib="$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl"
+	for t in test/t/*.pl; do
+		if as_pg env -C "$work/tap" PATH="$PG_BINDIR:$PATH" TESTDIR="$work/tap" \
+			PG_REGRESS=/bin/false PGUSER=postgres \
+			prove -I "$perl_lib" -I "$work/tap/lib" "t/$(basename "$t")"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failures+=("tap: $t")
+			find "$work/tap/tmp_check/log" -name "*$(basename "$t" .pl)*" -type f \
+				-exec tail -n 40 {} + 2>/dev/null || true
+		fi
+	done
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED $f"; done
+echo "make test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
