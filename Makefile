@@ -6,6 +6,7 @@
 #                     against a throwaway cluster, print "N passed, M failed"
 #   make run          build, install, start a local cluster with a demo
 #   make stop         stop the local cluster that "make run" started
+#   make bench        run the benchmarks in test/bench/ (ONLY=area for one)
 #   make SANITIZE=1   build with UBSan (the extension) and ASan+UBSan (the
 #                     programs that are not loaded into the server)
 
@@ -20,7 +21,12 @@ DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 EXTENSION = actloom
 MODULE_big = actloom
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
-DATA = $(sort $(wildcard extension/actloom--*.sql))
+# The install script is assembled from one file a concept, in name order;
+# upgrade scripts (actloom--X.Y--X.Z.sql) are kept as they are.
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control)
+DATA_built = extension/actloom--$(EXTVERSION).sql
+DATA = $(sort $(wildcard extension/actloom--*--*.sql))
+EXTRA_CLEAN = $(DATA_built)
 REGRESS = setup roles memberships tenancy context errors
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
@@ -46,7 +52,10 @@ override with_llvm = no
 include $(PGXS)
 endif
 
-.PHONY: deps test run stop
+extension/actloom--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql)) actloom.control
+	cat $(sort $(wildcard extension/sql/*.sql)) > $@
+
+.PHONY: deps test run stop bench
 
 deps:
 	@DEBIAN_PACKAGES="$(DEBIAN_PACKAGES)" sh test/deps.sh
@@ -60,6 +69,11 @@ run: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
 	PG_CONFIG=$(PG_CONFIG) bash test/run-demo.sh start
+
+bench: deps
+	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
+	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
+	PG_CONFIG=$(PG_CONFIG) ONLY=$(ONLY) bash test/run-bench.sh
 
 stop:
 	PG_CONFIG=$(PG_CONFIG) bash test/run-demo.sh stop

@@ -1,0 +1,75 @@
+--------------------------------------------------------------------------
+-- Tenancy (tenancy.c)
+--------------------------------------------------------------------------
+CREATE FUNCTION actloom.refuse_tenant_move()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'refuse_tenant_move'
+LANGUAGE C;
+COMMENT ON FUNCTION actloom.refuse_tenant_move() IS
+	'trigger: refuse an update that changes a row''s tenant key';
+
+CREATE FUNCTION actloom.protect_table(tbl regclass, company_column name DEFAULT 'company_id')
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, actloom, pg_temp
+SET client_min_messages = warning
+AS $$
+DECLARE
+	col_type oid;
+	cmd text;
+BEGIN
+	PERFORM actloom._require_arg(tbl, 'tbl');
+	PERFORM actloom._require_arg(company_column, 'company_column');
+	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+	END IF;
+	SELECT a.atttypid INTO col_type FROM pg_attribute a
+	 WHERE a.attrelid = tbl AND a.attname = company_column AND a.attnum > 0 AND NOT a.attisdropped;
+	IF col_type IS NULL THEN
+		RAISE EXCEPTION 'column "%" of table "%" does not exist', company_column, tbl
+			USING ERRCODE = 'undefined_column';
+	ELSIF col_type <> 'uuid'::regtype THEN
+		RAISE EXCEPTION 'column "%" of table "%" must be of type uuid', company_column, tbl
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+
+	-- ALTER TABLE checks that the caller owns the table.
+	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+	EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+
+	-- Permissive policies let the actor's company in; the restrictive guard
+	-- keeps any other permissive policy of the application from widening it.
+	FOREACH cmd IN ARRAY ARRAY['select', 'insert', 'update', 'delete', 'guard'] LOOP
+		EXECUTE format('DROP POLICY IF EXISTS %I ON %s', 'actloom_tenant_' || cmd, tbl);
+	END LOOP;
+	EXECUTE format('CREATE POLICY actloom_tenant_select ON %s FOR SELECT '
+				   'USING (%I = actloom.current_company())', tbl, company_column);
+	EXECUTE format('CREATE POLICY actloom_tenant_insert ON %s FOR INSERT '
+				   'WITH CHECK (%I = actloom.current_company())', tbl, company_column);
+	EXECUTE format('CREATE POLICY actloom_tenant_update ON %1$s FOR UPDATE '
+				   'USING (%2$I = actloom.current_company()) '
+				   'WITH CHECK (%2$I = actloom.current_company())', tbl, company_column);
+	EXECUTE format('CREATE POLICY actloom_tenant_delete ON %s FOR DELETE '
+				   'USING (%I = actloom.current_company())', tbl, company_column);
+	EXECUTE format('CREATE POLICY actloom_tenant_guard ON %1$s AS RESTRICTIVE FOR ALL '
+				   'USING (%2$I = actloom.current_company()) '
+				   'WITH CHECK (%2$I = actloom.current_company())', tbl, company_column);
+
+	EXECUTE format('DROP TRIGGER IF EXISTS actloom_tenant_move ON %s', tbl);
+	EXECUTE format('CREATE TRIGGER actloom_tenant_move BEFORE UPDATE ON %1$s FOR EACH ROW '
+				   'WHEN (OLD.%2$I IS DISTINCT FROM NEW.%2$I) '
+				   'EXECUTE FUNCTION actloom.refuse_tenant_move(%3$L)',
+				   tbl, company_column, company_column);
+
+	IF NOT EXISTS (
+		SELECT FROM pg_index i JOIN pg_attribute a
+			ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		 WHERE i.indrelid = tbl AND a.attname = company_column) THEN
+		RAISE WARNING 'column "%" of table "%" has no index', company_column, tbl
+			USING HINT = format('Every query filters on it: CREATE INDEX ON %s (%I).', tbl, company_column);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION actloom.protect_table(regclass, name) IS
+	'confine a table to the actor''s company with forced row level security; idempotent';
+

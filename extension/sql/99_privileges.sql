@@ -1,0 +1,19 @@
+--------------------------------------------------------------------------
+-- Privileges.  This file runs last: EXECUTE on every function of the schema
+-- is revoked from PUBLIC here, after the feature files granted what their
+-- roles need; the few functions PUBLIC needs are granted back below.
+--------------------------------------------------------------------------
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA actloom FROM PUBLIC;
+
+-- Read the context: needed by row level security policies for every role.
+GRANT EXECUTE ON FUNCTION actloom.current_user_id(), actloom.current_company()
+	TO PUBLIC;
+
+-- protect_table needs table ownership anyway (ALTER TABLE checks it); the
+-- others are harmless helpers it and applications use.
+GRANT EXECUTE ON FUNCTION
+	actloom.protect_table(regclass, name),
+	actloom.refuse_tenant_move(),
+	actloom.valid_email(text),
+	actloom._require_arg(anyelement, text)
+	TO PUBLIC;
