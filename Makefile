@@ -12,6 +12,14 @@
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 
+# PGROOT=DIR builds, installs and tests against a private copy of the system's
+# PostgreSQL 15 in DIR (made by "make deps"), so that several checkouts can
+# be tested side by side without installing into the system.
+ifdef PGROOT
+override PGROOT := $(abspath $(PGROOT))
+PG_CONFIG := $(PGROOT)/usr/lib/postgresql/15/bin/pg_config
+endif
+
 # Every Debian (bookworm) package the project needs, in one place.  "make deps"
 # installs what is missing when run as root, and names it otherwise.
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
@@ -58,7 +66,7 @@ extension/actloom--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql)) ac
 .PHONY: deps test run stop bench
 
 deps:
-	@DEBIAN_PACKAGES="$(DEBIAN_PACKAGES)" sh test/deps.sh
+	@DEBIAN_PACKAGES="$(DEBIAN_PACKAGES)" PGROOT="$(PGROOT)" sh test/deps.sh
 
 test: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all

@@ -12,7 +12,23 @@ for pkg in $DEBIAN_PACKAGES; do
 	esac
 done
 
-[ -z "$missing" ] && exit 0
+# A private copy of PostgreSQL (see PGROOT in the Makefile).  Its binaries
+# find their share and library directories relative to themselves.
+make_pgroot() {
+	[ -n "${PGROOT:-}" ] || return 0
+	[ -x "$PGROOT/usr/lib/postgresql/15/bin/pg_config" ] && return 0
+	for d in usr/lib/postgresql/15 usr/share/postgresql/15 usr/include/postgresql; do
+		mkdir -p "$PGROOT/$(dirname $d)"
+		cp -a "/$d" "$PGROOT/$(dirname $d)/"
+	done
+	chmod 755 "$PGROOT"
+	echo "made a private PostgreSQL in $PGROOT"
+}
+
+if [ -z "$missing" ]; then
+	make_pgroot
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "actloom needs these Debian packages:$missing" >&2
@@ -24,3 +40,4 @@ echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends $missing
+make_pgroot
