@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "utils/inet.h"
 #include "utils/uuid.h"
 
 /* Who is acting in the current transaction; see context.c. */
@@ -28,6 +29,10 @@ typedef struct ActorContext
 extern void ContextInit(void);
 extern const ActorContext *ContextGet(void);
 extern void ContextSetUser(const pg_uuid_t *user_id, const pg_uuid_t *company_id);
+extern const inet *ContextGetClientAddr(void);
+
+/* audit.c */
+extern char *AuditSigningKeyFile;
 
 /* roles.c */
 extern char *RolesMembership(const pg_uuid_t *company_id, const pg_uuid_t *user_id);

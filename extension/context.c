@@ -24,10 +24,18 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/memutils.h"
 
 #include "actloom.h"
 
 static ActorContext Actor;
+
+/*
+ * The end client's address, as the gateway reports it, for audit entries.
+ * Not an authority, so it is kept apart from the actor and only cleared at
+ * the end of the transaction.  Allocated in TopMemoryContext.
+ */
+static inet *ClientAddr = NULL;
 
 /* The subtransaction that established the context; valid when kind != NONE. */
 static SubTransactionId ActorSubId = InvalidSubTransactionId;
@@ -50,6 +58,9 @@ ContextXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			ContextClear();
+			if (ClientAddr)
+				pfree(ClientAddr);
+			ClientAddr = NULL;
 			break;
 		default:
 			break;
@@ -204,4 +215,39 @@ current_company(PG_FUNCTION_ARGS)
 	if (Actor.kind == ACTOR_NONE || !Actor.has_company)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(UuidDatumCopy(&Actor.company_id));
+}
+
+/*
+ * ContextGetClientAddr returns the address set by set_client_addr() in this
+ * transaction, or NULL.
+ */
+const inet *
+ContextGetClientAddr(void)
+{
+	return ClientAddr;
+}
+
+PG_FUNCTION_INFO_V1(set_client_addr);
+
+/*
+ * set_client_addr(addr inet) records the end client's address for the audit
+ * entries of the current transaction (NULL forgets it).  EXECUTE is granted
+ * only to actloom_gateway.
+ */
+Datum
+set_client_addr(PG_FUNCTION_ARGS)
+{
+	inet	   *addr;
+
+	if (!IsTransactionState())
+		elog(ERROR, "client address set outside a transaction");
+	if (ClientAddr)
+		pfree(ClientAddr);
+	ClientAddr = NULL;
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	addr = PG_GETARG_INET_PP(0);
+	ClientAddr = MemoryContextAlloc(TopMemoryContext, VARSIZE_ANY(addr));
+	memcpy(ClientAddr, addr, VARSIZE_ANY(addr));
+	PG_RETURN_VOID();
 }

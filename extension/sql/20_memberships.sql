@@ -57,6 +57,8 @@ BEGIN
 			USING ERRCODE = 'unique_violation';
 	END IF;
 	INSERT INTO actloom.users (email) VALUES (normalized) RETURNING id INTO new_id;
+	PERFORM actloom._audit_to(actloom.system_chain(), 'user.create', 'user', new_id::text,
+							  jsonb_build_object('email', normalized));
 	RETURN new_id;
 END
 $$;
@@ -80,6 +82,8 @@ BEGIN
 	INSERT INTO actloom.companies (name, created_by) VALUES (btrim(name), creator)
 		RETURNING id INTO new_id;
 	INSERT INTO actloom.memberships (company_id, user_id, role) VALUES (new_id, creator, 'owner');
+	PERFORM actloom._audit_to(new_id, 'company.create', 'company', new_id::text,
+							  jsonb_build_object('name', btrim(name), 'owner', creator));
 	RETURN new_id;
 END
 $$;
@@ -176,6 +180,8 @@ BEGIN
 	END IF;
 	INSERT INTO actloom.memberships (company_id, user_id, role)
 		VALUES (add_member.company, add_member.user_id, add_member.role);
+	PERFORM actloom._audit_to(company, 'member.add', 'user', add_member.user_id::text,
+							  jsonb_build_object('role', add_member.role));
 END
 $$;
 COMMENT ON FUNCTION actloom.add_member(uuid, uuid, actloom.company_role) IS
@@ -205,6 +211,8 @@ BEGIN
 	END IF;
 	UPDATE actloom.memberships m SET role = set_role.role
 	 WHERE m.company_id = set_role.company AND m.user_id = set_role.user_id;
+	PERFORM actloom._audit_to(company, 'member.set_role', 'user', set_role.user_id::text,
+							  jsonb_build_object('from', old_role, 'to', set_role.role));
 END
 $$;
 COMMENT ON FUNCTION actloom.set_role(uuid, uuid, actloom.company_role) IS
@@ -236,6 +244,9 @@ BEGIN
 	END IF;
 	DELETE FROM actloom.memberships m
 	 WHERE m.company_id = remove_member.company AND m.user_id = remove_member.user_id;
+	PERFORM actloom._audit_to(company, 'member.remove', 'user', remove_member.user_id::text,
+							  jsonb_build_object('role', old_role,
+												 'left', remove_member.user_id = actloom.current_user_id()));
 END
 $$;
 COMMENT ON FUNCTION actloom.remove_member(uuid, uuid) IS

@@ -8,6 +8,38 @@ LANGUAGE C;
 COMMENT ON FUNCTION actloom.refuse_tenant_move() IS
 	'trigger: refuse an update that changes a row''s tenant key';
 
+-- protect_table runs with its caller's rights (ALTER TABLE checks ownership).
+-- It audits through _audit_protect_table (C), which checks that the caller
+-- owns the table and then runs this function as the owner of the audit
+-- trail.  It only records what is true: the table carries the tenant guard
+-- on that column.
+CREATE FUNCTION actloom._audit_protect_table_as_owner(tbl regclass, company_column name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = tbl AND p.polname = 'actloom_tenant_guard')
+	   OR NOT EXISTS (SELECT FROM pg_trigger t
+					   WHERE t.tgrelid = tbl AND t.tgname = 'actloom_tenant_move'
+						 AND t.tgargs = convert_to(company_column, 'UTF8') || '\x00'::bytea) THEN
+		RAISE EXCEPTION 'table "%" is not protected on column "%"', tbl, company_column
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	PERFORM actloom._audit_to(actloom.system_chain(), 'table.protect', 'table', tbl::text,
+							  jsonb_build_object('column', company_column));
+END
+$$;
+COMMENT ON FUNCTION actloom._audit_protect_table_as_owner(regclass, name) IS
+	'internal: audit that a table is protected';
+
+CREATE FUNCTION actloom._audit_protect_table(tbl regclass, company_column name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'audit_protect_table'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION actloom._audit_protect_table(regclass, name) IS
+	'internal: audit protect_table for the table''s owner';
+
 CREATE FUNCTION actloom.protect_table(tbl regclass, company_column name DEFAULT 'company_id')
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -60,6 +92,8 @@ BEGIN
 				   'WHEN (OLD.%2$I IS DISTINCT FROM NEW.%2$I) '
 				   'EXECUTE FUNCTION actloom.refuse_tenant_move(%3$L)',
 				   tbl, company_column, company_column);
+
+	PERFORM actloom._audit_protect_table(tbl, company_column);
 
 	IF NOT EXISTS (
 		SELECT FROM pg_index i JOIN pg_attribute a

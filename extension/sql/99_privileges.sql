@@ -15,5 +15,14 @@ GRANT EXECUTE ON FUNCTION
 	actloom.protect_table(regclass, name),
 	actloom.refuse_tenant_move(),
 	actloom.valid_email(text),
-	actloom._require_arg(anyelement, text)
+	actloom._require_arg(anyelement, text),
+	actloom._audit_protect_table(regclass, name)
+	TO PUBLIC;
+
+-- The pieces of the audit chain's definition, for anyone who verifies it.
+GRANT EXECUTE ON FUNCTION
+	actloom.system_chain(),
+	actloom.audit_genesis(),
+	actloom.audit_canonical(actloom.audit_log),
+	actloom.audit_checkpoint_message(uuid, bigint, bytea, timestamptz)
 	TO PUBLIC;
