@@ -52,8 +52,8 @@ if compgen -G "test/t/*.pl" >/dev/null; then
 	perl_lib="$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl"
 	for t in test/t/*.pl; do
 		if as_pg env -C "$work/tap" PATH="$PG_BINDIR:$PATH" TESTDIR="$work/tap" \
-			PG_REGRESS=/bin/false PGUSER=postgres \
-			prove -I "$perl_lib" -I "$work/tap/lib" "t/$(basename "$t")"; then
+			PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" PGUSER=postgres \
+			prove -I "$perl_lib" -I "$work/tap/lib/perl" "t/$(basename "$t")"; then
 			passed=$((passed + 1))
 		else
 			failed=$((failed + 1))
