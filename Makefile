@@ -24,7 +24,7 @@ endif
 # installs what is missing when run as root, and names it otherwise.
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
-	libssl-dev openssl
+	libssl-dev openssl bc
 
 EXTENSION = actloom
 MODULE_big = actloom

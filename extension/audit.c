@@ -103,6 +103,10 @@ static const char *const AuditColumns[AL_NATTS] = {
 };
 
 #define AUDIT_HASH_LEN		32
+#define AUDIT_MAX_ACTION	100		/* characters */
+#define AUDIT_MAX_TYPE		100		/* characters */
+#define AUDIT_MAX_ID		200		/* characters */
+#define AUDIT_MAX_DETAIL	16384	/* bytes of the detail as text */
 #define AUDIT_FORMAT		1
 #define AUDIT_LOCK_SPACE	0xA0D1	/* advisory field4 of chain locks */
 
@@ -123,6 +127,75 @@ AuditCheckShape(Relation rel)
 		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), AuditColumns[i]) != 0)
 			elog(ERROR, "actloom.audit_log column %d is \"%s\", expected \"%s\"",
 				 i + 1, NameStr(TupleDescAttr(desc, i)->attname), AuditColumns[i]);
+}
+
+/*
+ * An action is dot-separated words of lower-case letters, digits and
+ * underscores, each starting with a letter, at least two words:
+ * "reports.generate".
+ */
+static bool
+AuditActionValid(const char *s, int len)
+{
+	bool		word_start = true;
+	int			dots = 0;
+	int			i;
+
+	if (len > AUDIT_MAX_ACTION)
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (word_start && !(c >= 'a' && c <= 'z'))
+			return false;
+		word_start = (c == '.');
+		if (c == '.')
+			dots++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return len > 0 && dots > 0 && !word_start;
+}
+
+static void
+AuditCheckLength(Datum d, bool isnull, int max)
+{
+	text	   *t;
+
+	if (isnull)
+		return;
+	t = DatumGetTextPP(d);
+	if (pg_mbstrlen_with_len(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("audit target too long"),
+				 errdetail("A target type has at most %d characters and a target id at most %d.",
+						   AUDIT_MAX_TYPE, AUDIT_MAX_ID)));
+}
+
+/*
+ * AuditValidate refuses an entry a caller could not mean: a malformed
+ * action, an over-long target, a detail that is no JSON object.  The size of
+ * the detail is checked where its text is made, in AuditCanonical.
+ */
+static void
+AuditValidate(Datum *values, bool *nulls)
+{
+	text	   *action = DatumGetTextPP(values[AL_ACTION - 1]);
+
+	if (!AuditActionValid(VARDATA_ANY(action), VARSIZE_ANY_EXHDR(action)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audit action \"%s\"", text_to_cstring(action)),
+				 errdetail("An action is dot-separated lower-case words, like \"reports.generate\", at most %d characters.",
+						   AUDIT_MAX_ACTION)));
+	AuditCheckLength(values[AL_TARGET_TYPE - 1], nulls[AL_TARGET_TYPE - 1], AUDIT_MAX_TYPE);
+	AuditCheckLength(values[AL_TARGET_ID - 1], nulls[AL_TARGET_ID - 1], AUDIT_MAX_ID);
+	if (nulls[AL_DETAIL - 1] || !JB_ROOT_IS_OBJECT(DatumGetJsonbP(values[AL_DETAIL - 1])))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit detail must be a JSON object")));
 }
 
 /* Append a length-prefixed field; len < 0 encodes NULL. */
@@ -178,10 +251,11 @@ AuditPutText(StringInfo buf, Datum d, bool isnull)
 /*
  * AuditCanonical appends the canonical bytes of an entry (values and nulls
  * indexed by column number - 1) to buf: format version as int2, then every
- * column but the two hashes, length-prefixed, in table order.
+ * column but the two hashes, length-prefixed, in table order.  With
+ * check_size, it refuses a detail larger than AUDIT_MAX_DETAIL as text.
  */
 static void
-AuditCanonical(StringInfo buf, Datum *values, bool *nulls)
+AuditCanonical(StringInfo buf, Datum *values, bool *nulls, bool check_size)
 {
 	uint16		version = pg_hton16(AUDIT_FORMAT);
 
@@ -209,8 +283,14 @@ AuditCanonical(StringInfo buf, Datum *values, bool *nulls)
 	{
 		Jsonb	   *jb = DatumGetJsonbP(values[AL_DETAIL - 1]);
 		char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		int			len = strlen(s);
 
-		AuditPutString(buf, s, strlen(s));
+		if (check_size && len > AUDIT_MAX_DETAIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("audit detail too large"),
+					 errdetail("The detail of an entry has at most %d bytes as text.", AUDIT_MAX_DETAIL)));
+		AuditPutString(buf, s, len);
 		pfree(s);
 	}
 }
@@ -344,6 +424,7 @@ audit_append(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("an audit entry needs a chain and an action")));
 	memcpy(&chain, DatumGetUUIDP(values[AL_CHAIN - 1]), sizeof(chain));
+	AuditValidate(values, nulls);
 
 	AuditLockChain(&chain);
 	AuditChainHead(rel, SnapshotSelf, &chain, &last_seq, prev);
@@ -360,7 +441,7 @@ audit_append(PG_FUNCTION_ARGS)
 		values[AL_CLIENT_ADDR - 1] = InetPGetDatum(client_addr);
 
 	initStringInfo(&canonical);
-	AuditCanonical(&canonical, values, nulls);
+	AuditCanonical(&canonical, values, nulls, true);
 	AuditHash(prev, AUDIT_HASH_LEN, &canonical, hash);
 
 	values[AL_PREV_HASH - 1] = PointerGetDatum(AuditBytea(prev, AUDIT_HASH_LEN));
@@ -371,6 +452,56 @@ audit_append(PG_FUNCTION_ARGS)
 					  i + 1 != AL_TARGET_ID && i + 1 != AL_DETAIL);
 
 	return PointerGetDatum(heap_modify_tuple(trigdata->tg_trigtuple, desc, values, nulls, replace));
+}
+
+PG_FUNCTION_INFO_V1(audit_to);
+
+/*
+ * audit_to(chain, action, target_type, target_id, detail) appends an entry
+ * to a chain through the trigger above and returns its sequence number.  A
+ * NULL detail is an empty object.
+ */
+Datum
+audit_to(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Datum		args[5];
+	char		argnulls[5];
+	bool		isnull;
+	int64		seq;
+	int			i;
+
+	ACTLOOM_REQUIRE_ARG(0, "chain");
+	ACTLOOM_REQUIRE_ARG(1, "action");
+	for (i = 0; i < 5; i++)
+	{
+		args[i] = PG_GETARG_DATUM(i);
+		argnulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL)
+	{
+		/* The trigger sets seq, at, the actor and both hashes. */
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO actloom.audit_log "
+									"(chain, seq, at, action, target_type, target_id, detail, prev_hash, hash) "
+									"VALUES ($1, 0, pg_catalog.now(), $2, $3, $4, "
+									"COALESCE($5, '{}'::pg_catalog.jsonb), '', '') "
+									"RETURNING seq",
+									5, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the audit insert");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, args, argnulls, false, 1) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "audit insert failed");
+	seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PG_RETURN_INT64(seq);
 }
 
 PG_FUNCTION_INFO_V1(audit_refuse_change);
@@ -496,7 +627,7 @@ AuditVerifyEntry(ChainVerdict *v, TupleTableSlot *slot, StringInfo canonical)
 			uint8		computed[AUDIT_HASH_LEN];
 
 			resetStringInfo(canonical);
-			AuditCanonical(canonical, values, nulls);
+			AuditCanonical(canonical, values, nulls, false);
 			AuditHash((uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev), canonical, computed);
 			if (!AuditBytesEqual(computed, AUDIT_HASH_LEN,
 								 (uint8 *) VARDATA_ANY(hash), VARSIZE_ANY_EXHDR(hash)))

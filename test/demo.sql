@@ -10,6 +10,9 @@ BEGIN
 		-- The application's login role: a gateway member, no BYPASSRLS.
 		CREATE ROLE demo_app LOGIN IN ROLE actloom_gateway;
 	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_auditor') THEN
+		CREATE ROLE demo_auditor LOGIN IN ROLE actloom_auditor;
+	END IF;
 END
 $$;
 

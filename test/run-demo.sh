@@ -32,8 +32,15 @@ start) ;;
 esac
 
 cluster_init "$run"
+# The key that signs audit checkpoints, outside the data directory.
+key=$run/audit_signing.key
+if [ ! -f "$key" ]; then
+	as_pg openssl genpkey -algorithm ed25519 -out "$key" 2>/dev/null
+	as_pg chmod 600 "$key"
+	echo "created the audit signing key $key"
+fi
 if ! as_pg "$PG_BINDIR/pg_ctl" -D "$run/data" status >/dev/null 2>&1; then
-	cluster_start "$run" "$port"
+	cluster_start "$run" "$port" -c "actloom.audit_signing_key_file=$key"
 fi
 
 psql() { as_pg "$PG_BINDIR/psql" -h "$sock" -p "$port" -U postgres -X -q "$@"; }
@@ -49,10 +56,15 @@ ids=$(psql -d actloom -tA -F ' ' -c "
 		   (SELECT id FROM actloom.companies WHERE name = 'Globex'),
 		   (SELECT id FROM actloom.users WHERE email = 'mia@acme.example'),
 		   (SELECT id FROM actloom.users WHERE email = 'max@globex.example'),
-		   (SELECT id FROM actloom.users WHERE email = 'adam@acme.example')")
-read -r acme globex mia max adam <<<"$ids"
+		   (SELECT id FROM actloom.users WHERE email = 'adam@acme.example'),
+		   (SELECT id FROM actloom.users WHERE email = 'eve@acme.example')")
+read -r acme globex mia max adam eve <<<"$ids"
 connect="psql -v ON_ERROR_ROLLBACK=interactive -h $sock -p $port -U demo_app actloom"
-[ "$(id -u)" -eq 0 ] && connect="runuser -u postgres -- $connect"
+auditor="psql -h $sock -p $port -U demo_auditor actloom"
+if [ "$(id -u)" -eq 0 ]; then
+	connect="runuser -u postgres -- $connect"
+	auditor="runuser -u postgres -- $auditor"
+fi
 
 cat <<MSG
 
@@ -89,6 +101,19 @@ Then try, in one transaction each:
 
   -- Nobody acting: no rows at all
   SELECT count(*) FROM reports;
+
+  -- Eve (executive of Acme) reads and verifies Acme's audit chain
+  BEGIN;
+  SELECT actloom.act_as('$eve', '$acme');
+  SELECT seq, action, target_type, detail FROM actloom.company_audit('$acme');
+  SELECT * FROM actloom.company_audit_verify('$acme');
+  SELECT * FROM actloom.company_audit_checkpoint('$acme');
+  COMMIT;
+
+As an auditor, verify every chain (C, then plain SQL):
+
+    $auditor -c 'SELECT * FROM actloom.audit_verify()'
+    $auditor < test/audit-verify.sql
 
 Stop it with: make stop
 MSG

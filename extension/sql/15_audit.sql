@@ -118,46 +118,16 @@ COMMENT ON FUNCTION actloom.audit_canonical(actloom.audit_log) IS
 	'the canonical bytes of an audit entry, in plain SQL (format version 1)';
 
 -- Append to a chain with the current actor.  Internal: the extension's own
--- functions call it; applications call actloom.audit().
+-- functions call it; applications call actloom.audit().  The trigger
+-- validates the entry: an action like "reports.generate" (at most 100
+-- characters), a target type of at most 100 and an id of at most 200
+-- characters, a detail that is a JSON object of at most 16384 bytes as text.
 CREATE FUNCTION actloom._audit_to(chain uuid, action text, target_type text,
 								  target_id text, detail jsonb)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED
-SET search_path = pg_catalog, actloom, pg_temp
-AS $$
-DECLARE
-	new_seq bigint;
-BEGIN
-	PERFORM actloom._require_arg(chain, 'chain');
-	PERFORM actloom._require_arg(action, 'action');
-	IF action !~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$' OR length(action) > 100 THEN
-		RAISE EXCEPTION 'invalid audit action "%"', action
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'An action is dot-separated lower-case words, like "reports.generate", at most 100 characters.';
-	END IF;
-	IF length(target_type) > 100 OR length(target_id) > 200 THEN
-		RAISE EXCEPTION 'audit target too long'
-			USING ERRCODE = 'string_data_right_truncation',
-				  DETAIL = 'A target type has at most 100 characters and a target id at most 200.';
-	END IF;
-	IF detail IS NOT NULL AND jsonb_typeof(detail) <> 'object' THEN
-		RAISE EXCEPTION 'audit detail must be a JSON object'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF octet_length(detail::text) > 16384 THEN
-		RAISE EXCEPTION 'audit detail too large'
-			USING ERRCODE = 'program_limit_exceeded',
-				  DETAIL = 'The detail of an entry has at most 16384 bytes as text.';
-	END IF;
-	-- The trigger fills in seq, at, the actor, prev_hash and hash.
-	INSERT INTO actloom.audit_log (chain, seq, at, action, target_type, target_id, detail,
-								   prev_hash, hash)
-		VALUES (chain, 0, now(), action, target_type, target_id, coalesce(detail, '{}'),
-				'', '')
-		RETURNING seq INTO new_seq;
-	RETURN new_seq;
-END
-$$;
+AS 'MODULE_PATHNAME', 'audit_to'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, actloom, pg_temp;
 COMMENT ON FUNCTION actloom._audit_to(uuid, text, text, text, jsonb) IS
 	'internal: append an entry to a chain with the current actor';
 
