@@ -43,6 +43,16 @@ fi
 [ -f regression.diffs ] && { echo "--- regression.diffs ---"; cat regression.diffs; }
 cluster_stop "$work/regress"
 
+# --- documentation ---------------------------------------------------------
+# The verification query the README gives auditors is the one the tests run.
+if diff <(awk '/^### Verifying/ {v = 1} v && /^```sql$/ {on = 1; next} on && /^```$/ {exit} on' README.md) \
+	test/audit-verify.sql; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	failures+=("docs: the README's verification query differs from test/audit-verify.sql")
+fi
+
 # --- TAP -------------------------------------------------------------------
 # The TAP clusters run as the postgres OS user too, so the tests run from a
 # copy it can read and write.
