@@ -41,22 +41,6 @@ static SPIPlanPtr MembershipPlan = NULL;
 static SPIPlanPtr ActionPlan = NULL;
 static SPIPlanPtr MinRolePlan = NULL;
 
-static SPIPlanPtr
-RolesPrepare(SPIPlanPtr *slot, const char *query, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
-}
-
 /* Copy a text column of the first result row into the caller's context. */
 static char *
 RolesGetText(int col, MemoryContext into)
@@ -89,10 +73,10 @@ RolesMembership(const pg_uuid_t *company_id, const pg_uuid_t *user_id)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	RolesPrepare(&MembershipPlan,
-				 "SELECT m.role::text FROM actloom.memberships m "
-				 "WHERE m.company_id = $1 AND m.user_id = $2",
-				 2, argtypes);
+	ActloomPrepare(&MembershipPlan,
+				   "SELECT m.role::text FROM actloom.memberships m "
+				   "WHERE m.company_id = $1 AND m.user_id = $2",
+				   2, argtypes);
 	values[0] = UUIDPGetDatum(company_id);
 	values[1] = UUIDPGetDatum(user_id);
 	ret = SPI_execute_plan(MembershipPlan, values, NULL, true, 1);
@@ -135,20 +119,20 @@ RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_r
 		elog(ERROR, "SPI_connect failed");
 
 	if (action)
-		plan = RolesPrepare(&ActionPlan,
-							"SELECT p.min_role::text, m.role::text, m.role >= p.min_role "
-							"FROM actloom.permissions p "
-							"LEFT JOIN actloom.memberships m "
-							"ON m.company_id = $1 AND m.user_id = $2 "
-							"WHERE p.action = $3",
-							3, argtypes);
+		plan = ActloomPrepare(&ActionPlan,
+							  "SELECT p.min_role::text, m.role::text, m.role >= p.min_role "
+							  "FROM actloom.permissions p "
+							  "LEFT JOIN actloom.memberships m "
+							  "ON m.company_id = $1 AND m.user_id = $2 "
+							  "WHERE p.action = $3",
+							  3, argtypes);
 	else
-		plan = RolesPrepare(&MinRolePlan,
-							"SELECT r.need::text, m.role::text, m.role >= r.need "
-							"FROM (SELECT $3::actloom.company_role AS need) r "
-							"LEFT JOIN actloom.memberships m "
-							"ON m.company_id = $1 AND m.user_id = $2",
-							3, argtypes);
+		plan = ActloomPrepare(&MinRolePlan,
+							  "SELECT r.need::text, m.role::text, m.role >= r.need "
+							  "FROM (SELECT $3::actloom.company_role AS need) r "
+							  "LEFT JOIN actloom.memberships m "
+							  "ON m.company_id = $1 AND m.user_id = $2",
+							  3, argtypes);
 
 	values[0] = UUIDPGetDatum(company_id);
 	values[1] = UUIDPGetDatum(&actor->user_id);

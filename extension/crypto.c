@@ -1,0 +1,198 @@
+/*
+ * crypto.c
+ *	  The one file that calls OpenSSL: random bytes, SHA-256, AES-256-GCM,
+ *	  constant-time comparison and wiping.
+ *
+ * Every OpenSSL failure goes through CryptoFail(), which clears OpenSSL's
+ * error queue and raises one kind of error.  A cipher context is the only
+ * OpenSSL handle we hold, and it is held only between EVP_CIPHER_CTX_new()
+ * and EVP_CIPHER_CTX_free() in one function, with nothing in between that can
+ * raise a PostgreSQL error: callers allocate every buffer beforehand, and a
+ * failing OpenSSL call frees the context before CryptoFail() raises.  So no
+ * handle can leak through a longjmp and no resource owner is needed.
+ *
+ * Key material passed in is never copied by this file except into OpenSSL's
+ * context, which EVP_CIPHER_CTX_free() cleanses.
+ */
+#include "postgres.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "actloom.h"
+
+/*
+ * CryptoFail raises the error for a failed OpenSSL call; it never returns.
+ */
+static void
+pg_attribute_noreturn()
+CryptoFail(const char *what)
+{
+	unsigned long code = ERR_get_error();
+	char		buf[256];
+
+	ERR_clear_error();
+	if (code != 0)
+		ERR_error_string_n(code, buf, sizeof(buf));
+	else
+		strlcpy(buf, "no error reported", sizeof(buf));
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("cryptographic operation failed: %s", what),
+			 errdetail("OpenSSL: %s", buf)));
+	pg_unreachable();
+}
+
+/*
+ * CryptoRandom fills buf with len bytes from OpenSSL's CSPRNG, or raises.
+ */
+void
+CryptoRandom(void *buf, size_t len)
+{
+	if (len > INT_MAX || RAND_bytes(buf, (int) len) != 1)
+		CryptoFail("random bytes");
+}
+
+/*
+ * CryptoSha256 writes the SHA-256 digest of data to out (32 bytes).
+ */
+void
+CryptoSha256(const void *data, size_t len, uint8 *out)
+{
+	unsigned int outlen = 0;
+
+	if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 ||
+		outlen != CRYPTO_SHA256_LEN)
+		CryptoFail("SHA-256");
+}
+
+/* Check a length for OpenSSL's int-sized interfaces. */
+static int
+CryptoLen(size_t len)
+{
+	if (len > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too large to encrypt")));
+	return (int) len;
+}
+
+/*
+ * CryptoGcmSeal encrypts len bytes of plain with AES-256-GCM under key and a
+ * 96-bit nonce, authenticating aad as well; writes len bytes to cipher and
+ * the 16-byte tag to tag.  The nonce must never repeat under one key; our
+ * callers draw it at random.
+ */
+void
+CryptoGcmSeal(const uint8 *key, const uint8 *nonce,
+			  const uint8 *aad, size_t aadlen,
+			  const uint8 *plain, size_t len,
+			  uint8 *cipher, uint8 *tag)
+{
+	int			ilen = CryptoLen(len);
+	int			iaadlen = CryptoLen(aadlen);
+	EVP_CIPHER_CTX *ctx;
+	int			n;
+	const char *failed = NULL;
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		CryptoFail("AES-256-GCM context");
+
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) != 1 ||
+		EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+		failed = "AES-256-GCM setup";
+	else if (iaadlen > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, iaadlen) != 1)
+		failed = "AES-256-GCM associated data";
+	else if (EVP_EncryptUpdate(ctx, cipher, &n, plain, ilen) != 1 || n != ilen)
+		failed = "AES-256-GCM encryption";
+	else if (EVP_EncryptFinal_ex(ctx, cipher + n, &n) != 1 || n != 0)
+		failed = "AES-256-GCM finalization";
+	else if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN, tag) != 1)
+		failed = "AES-256-GCM tag";
+
+	EVP_CIPHER_CTX_free(ctx);
+	if (failed)
+	{
+		OPENSSL_cleanse(cipher, len);
+		CryptoFail(failed);
+	}
+}
+
+/*
+ * CryptoGcmOpen decrypts and authenticates what CryptoGcmSeal made.  It
+ * returns true and writes len bytes to plain when the tag verifies, and
+ * returns false, with plain wiped, when it does not: a changed bit anywhere
+ * in nonce, aad, cipher or tag, or another key.  OpenSSL compares the tag in
+ * constant time.
+ */
+bool
+CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
+			  const uint8 *aad, size_t aadlen,
+			  const uint8 *cipher, size_t len,
+			  const uint8 *tag, uint8 *plain)
+{
+	int			ilen = CryptoLen(len);
+	int			iaadlen = CryptoLen(aadlen);
+	EVP_CIPHER_CTX *ctx;
+	uint8		tagcopy[CRYPTO_TAG_LEN];
+	int			n;
+	int			final;
+	const char *failed = NULL;
+	bool		ok = false;
+
+	/* OpenSSL's interface takes a writable tag buffer. */
+	memcpy(tagcopy, tag, CRYPTO_TAG_LEN);
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		CryptoFail("AES-256-GCM context");
+
+	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) != 1 ||
+		EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+		failed = "AES-256-GCM setup";
+	else if (iaadlen > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, iaadlen) != 1)
+		failed = "AES-256-GCM associated data";
+	else if (EVP_DecryptUpdate(ctx, plain, &n, cipher, ilen) != 1 || n != ilen)
+		failed = "AES-256-GCM decryption";
+	else if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_TAG_LEN, tagcopy) != 1)
+		failed = "AES-256-GCM tag";
+	else
+	{
+		/* The only step that fails for a value that does not authenticate. */
+		final = EVP_DecryptFinal_ex(ctx, plain + n, &n);
+		ok = final == 1 && n == 0;
+		ERR_clear_error();
+	}
+
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		OPENSSL_cleanse(plain, len);
+	if (failed)
+		CryptoFail(failed);
+	return ok;
+}
+
+/*
+ * CryptoEqual compares two secrets of the same length in time that depends
+ * on the length only.
+ */
+bool
+CryptoEqual(const void *a, const void *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+/*
+ * CryptoWipe overwrites secret material in a way the compiler does not
+ * optimize away.
+ */
+void
+CryptoWipe(void *buf, size_t len)
+{
+	OPENSSL_cleanse(buf, len);
+}
