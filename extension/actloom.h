@@ -59,6 +59,7 @@ extern char *AuditSigningKeyFile;
 /* roles.c */
 extern char *RolesMembership(const pg_uuid_t *company_id, const pg_uuid_t *user_id);
 extern bool RolesScopeCovers(const char *scope, const char *action);
+extern void RolesRequireAction(const char *action);
 
 /* crypto.c: the one place that calls OpenSSL */
 #define CRYPTO_KEY_LEN		32	/* AES-256 */
