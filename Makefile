@@ -60,6 +60,9 @@ override with_llvm = no
 include $(PGXS)
 endif
 
+# PGXS knows nothing of our header; every object depends on it.
+$(OBJS): extension/actloom.h
+
 extension/actloom--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql)) actloom.control
 	cat $(sort $(wildcard extension/sql/*.sql)) > $@
 

@@ -28,7 +28,8 @@ typedef struct ActorContext
 	bool		has_company;
 	pg_uuid_t	user_id;		/* ACTOR_USER */
 	pg_uuid_t	company_id;
-	char		key_id[APIKEY_ID_LEN + 1];	/* ACTOR_API_KEY */
+	pg_uuid_t	api_key;		/* ACTOR_API_KEY: actloom.api_keys.id */
+	char		key_id[APIKEY_ID_LEN + 1];	/* ACTOR_API_KEY: its public key id */
 	int			nscopes;		/* ACTOR_API_KEY */
 	char	  **scopes;			/* in TopMemoryContext */
 } ActorContext;
@@ -49,8 +50,8 @@ extern SPIPlanPtr ActloomPrepare(SPIPlanPtr *slot, const char *query,
 extern void ContextInit(void);
 extern const ActorContext *ContextGet(void);
 extern void ContextSetUser(const pg_uuid_t *user_id, const pg_uuid_t *company_id);
-extern void ContextSetApiKey(const char *key_id, const pg_uuid_t *company_id,
-							 int nscopes, char **scopes);
+extern void ContextSetApiKey(const pg_uuid_t *api_key, const char *key_id,
+							 const pg_uuid_t *company_id, int nscopes, char **scopes);
 extern const inet *ContextGetClientAddr(void);
 
 /* audit.c */

@@ -16,7 +16,8 @@
  * secret scanners and the HTTP shim reject a mistyped or made-up key without
  * a database round trip; it adds nothing to security.
  *
- * Storage.  Only SHA-256 of the whole 66-character key is stored.  The key
+ * Storage.  Only SHA-256 of the whole 66-character key is stored, in a row
+ * that also has a uuid (what audit entries record as the acting key).  The key
  * has 256 bits of entropy, so a fast hash is enough (a slow password hash
  * would only make authentication a denial-of-service target).
  *
@@ -230,6 +231,7 @@ ApiKeyRefuse(const char *key_id, const char *reason)
 typedef struct ApiKeyRow
 {
 	bool		found;
+	pg_uuid_t	id;
 	pg_uuid_t	company;
 	uint8		hash[CRYPTO_SHA256_LEN];
 	bool		revoked;
@@ -255,8 +257,8 @@ ApiKeyLookup(const char *key_id, MemoryContext into)
 	ActloomPrepare(&LookupPlan,
 				   "SELECT k.company_id, k.key_hash, k.scopes, k.revoked_at IS NOT NULL, "
 				   "coalesce(k.expires_at <= pg_catalog.now(), false), "
-				   "coalesce(k.last_used_at < pg_catalog.now() - interval '1 minute', true) "
-				   "FROM actloom.api_keys k WHERE k.id = $1",
+				   "coalesce(k.last_used_at < pg_catalog.now() - interval '1 minute', true), "
+				   "k.id FROM actloom.api_keys k WHERE k.key_id = $1",
 				   1, argtypes);
 	values[0] = CStringGetTextDatum(key_id);
 	ret = SPI_execute_plan(LookupPlan, values, NULL, true, 1);
@@ -279,6 +281,7 @@ ApiKeyLookup(const char *key_id, MemoryContext into)
 	row.revoked = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
 	row.expired = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
 	row.stale = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+	memcpy(&row.id, DatumGetUUIDP(SPI_getbinval(tuple, desc, 7, &isnull)), sizeof(pg_uuid_t));
 	return row;
 }
 
@@ -294,7 +297,7 @@ ApiKeyTouch(const char *key_id)
 		return;
 	ActloomPrepare(&TouchPlan,
 				   "UPDATE actloom.api_keys k SET last_used_at = pg_catalog.now() "
-				   "WHERE k.id = (SELECT l.id FROM actloom.api_keys l WHERE l.id = $1 "
+				   "WHERE k.id = (SELECT l.id FROM actloom.api_keys l WHERE l.key_id = $1 "
 				   "AND (l.last_used_at IS NULL OR l.last_used_at < pg_catalog.now() - interval '1 minute') "
 				   "FOR UPDATE SKIP LOCKED)",
 				   1, argtypes);
@@ -405,7 +408,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 					 errdetail("No scope of the key covers action \"%s\".", required)));
 	}
 
-	ContextSetApiKey(key_id, &row.company, nscopes, scopes);
+	ContextSetApiKey(&row.id, key_id, &row.company, nscopes, scopes);
 
 	tupdesc = BlessTupleDesc(tupdesc);
 	values[0] = UUIDPGetDatum(&row.company);

@@ -142,13 +142,14 @@ ContextSetUser(const pg_uuid_t *user_id, const pg_uuid_t *company_id)
 }
 
 /*
- * ContextSetApiKey makes an API key the actor, in its company, with its
- * scopes (copied).  Only authenticate_api_key() calls it, after verifying
+ * ContextSetApiKey makes an API key the actor (by its row id, which audit
+ * entries record, and its public key id), in its company, with its scopes
+ * (copied).  Only authenticate_api_key() calls it, after verifying
  * the key.
  */
 void
-ContextSetApiKey(const char *key_id, const pg_uuid_t *company_id,
-				 int nscopes, char **scopes)
+ContextSetApiKey(const pg_uuid_t *api_key, const char *key_id,
+				 const pg_uuid_t *company_id, int nscopes, char **scopes)
 {
 	char	  **copy;
 	int			i;
@@ -167,6 +168,7 @@ ContextSetApiKey(const char *key_id, const pg_uuid_t *company_id,
 	Actor.kind = ACTOR_API_KEY;
 	Actor.has_company = true;
 	Actor.company_id = *company_id;
+	Actor.api_key = *api_key;
 	strlcpy(Actor.key_id, key_id, sizeof(Actor.key_id));
 	Actor.nscopes = nscopes;
 	Actor.scopes = copy;

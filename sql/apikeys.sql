@@ -66,9 +66,9 @@ SELECT length(:'key') AS length,
 	   pg_temp.mkkey(substr(:'key', 5, 12), substr(:'key', 18, 43)) = :'key' AS checksum_as_documented,
 	   :'key' <> :'mgr' AND substr(:'key', 18, 43) <> substr(:'mgr', 18, 43) AS distinct_keys;
 -- Only the SHA-256 of the whole key is stored.
-SELECT k.id = :'key_id' AS id_stored, k.key_hash = sha256(convert_to(:'key', 'UTF8')) AS sha256_stored,
+SELECT k.key_id = :'key_id' AS id_stored, k.key_hash = sha256(convert_to(:'key', 'UTF8')) AS sha256_stored,
 	   position(convert_to(substr(:'key', 18, 43), 'UTF8') IN convert_to(k::text, 'UTF8')) AS secret_in_row
-  FROM actloom.api_keys k WHERE k.id = :'key_id';
+  FROM actloom.api_keys k WHERE k.key_id = :'key_id';
 -- The secret characters are spread over the whole alphabet.
 SELECT count(DISTINCT c) > 30 AS many_characters
   FROM regexp_split_to_table(substr(:'key', 18, 43) || substr(:'mgr', 18, 43), '') AS c;
@@ -154,17 +154,17 @@ COMMIT;
 RESET ROLE;
 
 -- last_used_at is written at most once a minute.
-SELECT last_used_at IS NOT NULL AS used, last_used_at AS first_use FROM actloom.api_keys WHERE id = :'key_id' \gset
+SELECT last_used_at IS NOT NULL AS used, last_used_at AS first_use FROM actloom.api_keys WHERE key_id = :'key_id' \gset
 SELECT :'used' AS used;
 SET ROLE regress_app;
 SELECT count(*) FROM actloom.authenticate_api_key(:'key');
 RESET ROLE;
-SELECT last_used_at = :'first_use' AS not_rewritten FROM actloom.api_keys WHERE id = :'key_id';
-UPDATE actloom.api_keys SET last_used_at = now() - interval '2 minutes' WHERE id = :'key_id';
+SELECT last_used_at = :'first_use' AS not_rewritten FROM actloom.api_keys WHERE key_id = :'key_id';
+UPDATE actloom.api_keys SET last_used_at = now() - interval '2 minutes' WHERE key_id = :'key_id';
 SET ROLE regress_app;
 SELECT count(*) FROM actloom.authenticate_api_key(:'key');
 RESET ROLE;
-SELECT last_used_at > now() - interval '1 minute' AS rewritten_after_a_minute FROM actloom.api_keys WHERE id = :'key_id';
+SELECT last_used_at > now() - interval '1 minute' AS rewritten_after_a_minute FROM actloom.api_keys WHERE key_id = :'key_id';
 
 -- Outside the gateway nobody authenticates.
 SET ROLE regress_outsider;
@@ -215,7 +215,7 @@ SELECT actloom.api_key_create(:'acme', 'child', ARRAY['reports.read']) AS child 
 SELECT pg_temp.err(format('SELECT actloom.api_key_create(%L, ''k'', ARRAY[''reports.generate''])', :'acme')) AS beyond_own_scopes;
 COMMIT;
 RESET ROLE;
-SELECT created_by, created_by_key = :'mgr_id' AS by_key FROM actloom.api_keys WHERE id = substr(:'child', 5, 12);
+SELECT created_by, created_by_key = :'mgr_id' AS by_key FROM actloom.api_keys WHERE key_id = substr(:'child', 5, 12);
 
 --------------------------------------------------------------------------
 -- Expiry and revocation
@@ -227,7 +227,7 @@ SELECT actloom.api_key_create(:'acme', 'short-lived', ARRAY['reports.read'], now
 COMMIT;
 SELECT count(*) AS before_expiry FROM actloom.authenticate_api_key(:'short');
 RESET ROLE;
-UPDATE actloom.api_keys SET expires_at = now() - interval '1 second' WHERE id = substr(:'short', 5, 12);
+UPDATE actloom.api_keys SET expires_at = now() - interval '1 second' WHERE key_id = substr(:'short', 5, 12);
 SET ROLE regress_app;
 SELECT pg_temp.err(format('SELECT actloom.authenticate_api_key(%L)', :'short')) AS expired;
 
@@ -256,4 +256,17 @@ SELECT actloom.api_key_revoke(:'mgr_id');
 COMMIT;
 SELECT pg_temp.err(format('SELECT actloom.authenticate_api_key(%L)', :'mgr')) AS self_revoked;
 RESET ROLE;
-SELECT revoked_by, revoked_by_key = :'mgr_id' AS by_itself FROM actloom.api_keys WHERE id = :'mgr_id';
+SELECT revoked_by, revoked_by_key = :'mgr_id' AS by_itself FROM actloom.api_keys WHERE key_id = :'mgr_id';
+
+-- Creation and revocation are audited in the company's chain, with the
+-- acting user or key, and no secret material.
+SELECT a.action, a.detail->>'name' AS name, a.detail->'scopes' AS scopes,
+	   a.actor_user IS NOT NULL AS by_user, a.actor_api_key = k.id AS by_manager_key
+  FROM actloom.audit_log a
+  LEFT JOIN actloom.api_keys k ON k.key_id = :'mgr_id'
+ WHERE a.chain = :'acme' AND a.action LIKE 'api_key.%'
+ ORDER BY a.seq;
+SELECT count(*) AS entries_with_a_secret FROM actloom.audit_log a
+ WHERE a::text LIKE '%' || substr(:'key', 18, 43) || '%'
+	OR a::text LIKE '%' || substr(:'mgr', 18, 43) || '%';
+SELECT chain = :'acme' AS acme, ok FROM actloom.audit_verify(:'acme');

@@ -296,3 +296,17 @@ SELECT pg_temp.err(format('SELECT actloom.seal(%L, ''p'', ''new'')', :'hooli')) 
 COMMIT;
 RESET ROLE;
 RESET actloom.keyring_file;
+
+-- Rotation and shredding are audited in the system chain, secret changes in
+-- the company's chain; no entry holds a secret.
+SELECT a.action, a.target_type, a.detail
+  FROM actloom.audit_log a
+ WHERE a.chain = actloom.system_chain() AND a.action IN ('master_key.rotate', 'company.shred')
+ ORDER BY a.seq;
+SELECT a.action, a.target_id, a.detail, a.actor_user = :'acme_admin' AS by_admin
+  FROM actloom.audit_log a
+ WHERE a.chain = :'acme' AND a.action LIKE 'secret.%'
+ ORDER BY a.seq;
+SELECT count(*) AS entries_with_a_secret FROM actloom.audit_log a
+ WHERE a::text ~ 'GOCSPX|okta-secret|sk_live|DE89';
+SELECT count(*) FILTER (WHERE NOT ok) AS broken_chains FROM actloom.audit_verify();

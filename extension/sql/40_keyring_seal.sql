@@ -123,6 +123,8 @@ BEGIN
 		   rotated_at = now()
 	 WHERE k.wrapped IS NOT NULL AND k.master_key_id <> new_key_id;
 	GET DIAGNOSTICS rewrapped = ROW_COUNT;
+	PERFORM actloom._audit_to(actloom.system_chain(), 'master_key.rotate', 'master_key',
+							  new_key_id::text, jsonb_build_object('rewrapped', rewrapped));
 	RETURN rewrapped;
 END
 $$;
@@ -134,6 +136,8 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, actloom, pg_temp
 AS $$
+DECLARE
+	secrets_deleted bigint;
 BEGIN
 	PERFORM actloom._require_arg(company, 'company');
 	IF NOT EXISTS (SELECT FROM actloom.companies c WHERE c.id = shred_company.company) THEN
@@ -147,6 +151,9 @@ BEGIN
 		SET wrapped = NULL, master_key_id = NULL,
 			shredded_at = coalesce(k.shredded_at, excluded.shredded_at);
 	DELETE FROM actloom.secrets s WHERE s.company_id = shred_company.company;
+	GET DIAGNOSTICS secrets_deleted = ROW_COUNT;
+	PERFORM actloom._audit_to(actloom.system_chain(), 'company.shred', 'company', company::text,
+							  jsonb_build_object('secrets_deleted', secrets_deleted));
 END
 $$;
 COMMENT ON FUNCTION actloom.shred_company(uuid) IS
@@ -176,6 +183,8 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, actloom, pg_temp
 AS $$
+DECLARE
+	replaced boolean;
 BEGIN
 	PERFORM actloom._require_arg(company, 'company');
 	PERFORM actloom.authorize(company, 'integrations.manage');
@@ -186,11 +195,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A secret has 1 to 65536 bytes.';
 	END IF;
+	replaced := EXISTS (SELECT FROM actloom.secrets s
+						 WHERE s.company_id = secret_put.company AND s.name = secret_put.name);
 	INSERT INTO actloom.secrets AS s (company_id, name, sealed)
 		VALUES (secret_put.company, secret_put.name,
 				actloom._seal_secret(secret_put.company, secret_put.name, secret_put.value))
 		ON CONFLICT ON CONSTRAINT secrets_pkey DO UPDATE
 		SET sealed = excluded.sealed, updated_at = now();
+	PERFORM actloom._audit_to(company, 'secret.put', 'secret', name,
+							  jsonb_build_object('replaced', replaced));
 END
 $$;
 COMMENT ON FUNCTION actloom.secret_put(uuid, text, text) IS
@@ -210,6 +223,7 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'secret "%" does not exist', name USING ERRCODE = 'no_data_found';
 	END IF;
+	PERFORM actloom._audit_to(company, 'secret.delete', 'secret', name, '{}');
 END
 $$;
 COMMENT ON FUNCTION actloom.secret_delete(uuid, text) IS

@@ -2,9 +2,12 @@
 -- API keys (apikey.c)
 --------------------------------------------------------------------------
 
--- Only the SHA-256 hash of a key is kept; see apikey.c for the format.
+-- Only the SHA-256 hash of a key is kept; see apikey.c for the format.  The
+-- public key id names a key everywhere; the uuid is what audit entries
+-- record as the acting key (actloom.audit_log.actor_api_key).
 CREATE TABLE actloom.api_keys (
-	id				text PRIMARY KEY CHECK (id ~ '^[0-9A-Za-z]{12}$'),
+	id				uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	key_id			text NOT NULL UNIQUE CHECK (key_id ~ '^[0-9A-Za-z]{12}$'),
 	company_id		uuid NOT NULL REFERENCES actloom.companies (id) ON DELETE CASCADE,
 	name			text NOT NULL CHECK (pg_catalog.length(pg_catalog.btrim(name)) BETWEEN 1 AND 200),
 	scopes			text[] NOT NULL CHECK (pg_catalog.cardinality(scopes) BETWEEN 1 AND 100),
@@ -104,10 +107,13 @@ BEGIN
 	END IF;
 
 	generated := actloom._api_key_generate();
-	INSERT INTO actloom.api_keys (id, company_id, name, scopes, key_hash, created_by,
+	INSERT INTO actloom.api_keys (key_id, company_id, name, scopes, key_hash, created_by,
 								  created_by_key, expires_at)
 		VALUES (generated.key_id, company, btrim(name), normalized, generated.key_hash,
 				actloom.current_user_id(), actloom.current_api_key(), api_key_create.expires_at);
+	PERFORM actloom._audit_to(company, 'api_key.create', 'api_key', generated.key_id,
+							  jsonb_build_object('name', btrim(name), 'scopes', normalized,
+												 'expires_at', api_key_create.expires_at));
 	RETURN generated.key;
 END
 $$;
@@ -141,13 +147,16 @@ BEGIN
 	PERFORM actloom.authorize(company, 'api_keys.manage');
 	-- A key of another company is as unknown as a key that does not exist.
 	IF NOT EXISTS (SELECT FROM actloom.api_keys k
-					WHERE k.id = api_key_revoke.key_id AND k.company_id = company) THEN
+					WHERE k.key_id = api_key_revoke.key_id AND k.company_id = company) THEN
 		RAISE EXCEPTION 'API key "%" does not exist', key_id USING ERRCODE = 'no_data_found';
 	END IF;
 	UPDATE actloom.api_keys k
 	   SET revoked_at = now(), revoked_by = actloom.current_user_id(),
 		   revoked_by_key = actloom.current_api_key()
-	 WHERE k.id = api_key_revoke.key_id AND k.revoked_at IS NULL;
+	 WHERE k.key_id = api_key_revoke.key_id AND k.revoked_at IS NULL;
+	IF FOUND THEN
+		PERFORM actloom._audit_to(company, 'api_key.revoke', 'api_key', key_id, '{}');
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION actloom.api_key_revoke(text) IS
@@ -163,11 +172,11 @@ BEGIN
 	PERFORM actloom._require_arg(company, 'company');
 	PERFORM actloom.authorize(company, 'api_keys.read');
 	RETURN QUERY
-		SELECT k.id, k.name, k.scopes, k.created_by, k.created_at, k.expires_at,
+		SELECT k.key_id, k.name, k.scopes, k.created_by, k.created_at, k.expires_at,
 			   k.revoked_at, k.last_used_at
 		  FROM actloom.api_keys k
 		 WHERE k.company_id = api_keys.company
-		 ORDER BY k.created_at, k.id;
+		 ORDER BY k.created_at, k.key_id;
 END
 $$;
 COMMENT ON FUNCTION actloom.api_keys(uuid) IS
