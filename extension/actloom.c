@@ -4,9 +4,13 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 
 #include "actloom.h"
 
@@ -131,4 +135,43 @@ ActloomPrepare(SPIPlanPtr *slot, const char *query, int nargs, Oid *argtypes)
 		*slot = plan;
 	}
 	return *slot;
+}
+
+/*
+ * ActloomBecomeOwner makes the owner of schema actloom (the role that owns
+ * the extension's tables) the current user, saving the caller's identity in
+ * *saved; ActloomRestoreUser switches back.  An error in between needs no
+ * cleanup: transaction and subtransaction abort restore the user.
+ *
+ * This is for the hot-path C functions that are not SECURITY DEFINER because
+ * a SET search_path clause costs a configuration save and restore on every
+ * call (seal, unseal, authenticate_api_key).  The queries they run in between
+ * name every relation, function and operator with its schema, so the
+ * caller's search_path cannot redirect them; and the restricted-operation
+ * flag forbids anything that could change the session meanwhile.
+ */
+void
+ActloomBecomeOwner(ActloomSavedUser *saved)
+{
+	Oid			nsp = get_namespace_oid("actloom", false);
+	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(owner, saved->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+/*
+ * ActloomRestoreUser undoes ActloomBecomeOwner.
+ */
+void
+ActloomRestoreUser(const ActloomSavedUser *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }

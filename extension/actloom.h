@@ -43,8 +43,16 @@ extern int	ActloomPasswordMinLength;
 extern int	ActloomPasswordMaxBytes;
 
 /* actloom.c: helpers */
+typedef struct ActloomSavedUser
+{
+	Oid			userid;
+	int			sec_context;
+} ActloomSavedUser;
+
 extern SPIPlanPtr ActloomPrepare(SPIPlanPtr *slot, const char *query,
 								 int nargs, Oid *argtypes);
+extern void ActloomBecomeOwner(ActloomSavedUser *saved);
+extern void ActloomRestoreUser(const ActloomSavedUser *saved);
 
 /* context.c */
 extern void ContextInit(void);

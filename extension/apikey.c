@@ -32,6 +32,12 @@
  * last_used_at is written at most once a minute per key, and only from a
  * READ COMMITTED read-write transaction, with SKIP LOCKED: authenticating
  * never waits for, or fails because of, this bookkeeping.
+ *
+ * authenticate_api_key() runs on every machine request, so it is not
+ * SECURITY DEFINER (a SET search_path clause would cost a configuration save
+ * and restore per call): it reads and writes actloom.api_keys as the
+ * extension's owner through ActloomBecomeOwner(), with queries that qualify
+ * every name and operator.
  */
 #include "postgres.h"
 
@@ -256,9 +262,10 @@ ApiKeyLookup(const char *key_id, MemoryContext into)
 
 	ActloomPrepare(&LookupPlan,
 				   "SELECT k.company_id, k.key_hash, k.scopes, k.revoked_at IS NOT NULL, "
-				   "coalesce(k.expires_at <= pg_catalog.now(), false), "
-				   "coalesce(k.last_used_at < pg_catalog.now() - interval '1 minute', true), "
-				   "k.id FROM actloom.api_keys k WHERE k.key_id = $1",
+				   "coalesce(k.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(), false), "
+				   "coalesce(k.last_used_at OPERATOR(pg_catalog.<) "
+				   "(pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'), true), "
+				   "k.id FROM actloom.api_keys k WHERE k.key_id OPERATOR(pg_catalog.=) $1",
 				   1, argtypes);
 	values[0] = CStringGetTextDatum(key_id);
 	ret = SPI_execute_plan(LookupPlan, values, NULL, true, 1);
@@ -297,8 +304,10 @@ ApiKeyTouch(const char *key_id)
 		return;
 	ActloomPrepare(&TouchPlan,
 				   "UPDATE actloom.api_keys k SET last_used_at = pg_catalog.now() "
-				   "WHERE k.id = (SELECT l.id FROM actloom.api_keys l WHERE l.key_id = $1 "
-				   "AND (l.last_used_at IS NULL OR l.last_used_at < pg_catalog.now() - interval '1 minute') "
+				   "WHERE k.id OPERATOR(pg_catalog.=) (SELECT l.id FROM actloom.api_keys l "
+				   "WHERE l.key_id OPERATOR(pg_catalog.=) $1 AND (l.last_used_at IS NULL "
+				   "OR l.last_used_at OPERATOR(pg_catalog.<) "
+				   "(pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute')) "
 				   "FOR UPDATE SKIP LOCKED)",
 				   1, argtypes);
 	values[0] = CStringGetTextDatum(key_id);
@@ -351,6 +360,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	int			nscopes;
 	int			i;
 	TupleDesc	tupdesc;
+	ActloomSavedUser saved;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
@@ -360,8 +370,17 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	len = VARSIZE_ANY_EXHDR(keytext);
 	if (!PG_ARGISNULL(1))
 		required = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	if (tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		fcinfo->flinfo->fn_extra = tupdesc;
+		MemoryContextSwitchTo(old);
+	}
 
 	if ((bad = ApiKeyCheckFormat(key, len)) != NULL)
 		ApiKeyRefuse(NULL, bad);
@@ -369,6 +388,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	key_id[APIKEY_ID_LEN] = '\0';
 	CryptoSha256(key, len, hash);
 
+	ActloomBecomeOwner(&saved);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	row = ApiKeyLookup(key_id, caller);
@@ -399,6 +419,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 		bool		covered = false;
 
 		RolesRequireAction(required);
+		ActloomRestoreUser(&saved);
 		for (i = 0; i < nscopes && !covered; i++)
 			covered = RolesScopeCovers(scopes[i], required);
 		if (!covered)
@@ -407,10 +428,11 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 					 errmsg("API key lacks scope \"%s\"", required),
 					 errdetail("No scope of the key covers action \"%s\".", required)));
 	}
+	else
+		ActloomRestoreUser(&saved);
 
 	ContextSetApiKey(&row.id, key_id, &row.company, nscopes, scopes);
 
-	tupdesc = BlessTupleDesc(tupdesc);
 	values[0] = UUIDPGetDatum(&row.company);
 	values[1] = CStringGetTextDatum(key_id);
 	values[2] = row.scopes;

@@ -19,10 +19,11 @@
  *
  * Lifetime.  The ring is read on first use, not at server start: a bad file
  * must not keep the server from starting, it must make the functions that
- * need a key fail with a clear error (SQLSTATE F0000).  Each use compares the
- * file's identity and modification time with what was loaded and the setting
- * with the path that was loaded, and reads the file again when either
- * changed, so an operator who adds a key needs no restart.  A file that
+ * need a key fail with a clear error (SQLSTATE F0000).  The first use in each
+ * transaction compares the file's identity and modification time with what
+ * was loaded, every use compares the setting with the path that was loaded,
+ * and the file is read again when either changed, so an operator who adds a
+ * key needs no restart, and one transaction sees one ring.  A file that
  * became bad empties the ring.  Users of keys derived from the ring (the
  * cache of unwrapped data keys in seal.c) call KeyringCheck() on every use
  * and drop what they derived when its generation changes.  The ring lives in TopMemoryContext; key
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 
 #include "actloom.h"
@@ -57,6 +59,9 @@ typedef struct Keyring
 } Keyring;
 
 static Keyring *Ring = NULL;
+
+/* The transaction that last checked the file. */
+static LocalTransactionId CheckedLxid = InvalidLocalTransactionId;
 
 /* Counts loads, so that users of the ring can tell when it changed. */
 static uint64 RingGeneration = 0;
@@ -392,14 +397,21 @@ KeyringEnsure(void)
 }
 
 /*
- * KeyringCheck makes sure the ring of the current setting is loaded and
- * current, and returns a number that changes whenever it was (re)loaded.
- * Raises F0000 when the file cannot be used.
+ * KeyringCheck makes sure the ring of the current setting is loaded and, once
+ * per transaction, that the file did not change; returns a number that
+ * changes whenever the ring was (re)loaded.  Raises F0000 when the file
+ * cannot be used.
  */
 uint64
 KeyringCheck(void)
 {
-	KeyringEnsure();
+	const char *path = ActloomKeyringFile ? ActloomKeyringFile : "";
+
+	if (Ring == NULL || CheckedLxid != MyProc->lxid || strcmp(Ring->path, path) != 0)
+	{
+		KeyringEnsure();
+		CheckedLxid = MyProc->lxid;
+	}
 	return RingGeneration;
 }
 

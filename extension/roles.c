@@ -113,7 +113,8 @@ RolesScopeCovers(const char *scope, const char *action)
 
 /*
  * RolesRequireAction raises 22023 unless the action is in the permission
- * table.
+ * table.  Its query qualifies every name, since authenticate_api_key() runs
+ * it under the caller's search_path.
  */
 void
 RolesRequireAction(const char *action)
@@ -125,7 +126,7 @@ RolesRequireAction(const char *action)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ActloomPrepare(&ActionExistsPlan,
-				   "SELECT FROM actloom.permissions p WHERE p.action = $1",
+				   "SELECT FROM actloom.permissions p WHERE p.action OPERATOR(pg_catalog.=) $1",
 				   1, argtypes);
 	values[0] = CStringGetTextDatum(action);
 	ret = SPI_execute_plan(ActionExistsPlan, values, NULL, true, 1);

@@ -321,13 +321,15 @@ SealCreateDataKey(const pg_uuid_t *company, int32 *key_id, uint8 *datakey)
  * SealDataKey returns the company's data key, from the cache or unwrapped
  * from its row, creating one when there is none and create is true.  With
  * create false and no key, returns NULL.  Raises when the key was shredded
- * or does not unwrap.
+ * or does not unwrap.  Its queries run as the extension's owner (see
+ * ActloomBecomeOwner), since seal() and unseal() are not SECURITY DEFINER.
  */
 static DataKey *
 SealDataKey(const pg_uuid_t *company, bool create)
 {
 	DataKey    *cached;
 	uint64		generation = KeyringCheck();
+	ActloomSavedUser saved;
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
 	uint8		datakey[CRYPTO_KEY_LEN];
@@ -350,11 +352,12 @@ SealDataKey(const pg_uuid_t *company, bool create)
 		CompanyKeysRelid = get_relname_relid("company_keys",
 											 get_namespace_oid("actloom", false));
 
+	ActloomBecomeOwner(&saved);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ActloomPrepare(&SelectPlan,
 				   "SELECT k.key_id, k.wrapped FROM actloom.company_keys k "
-				   "WHERE k.company_id = $1",
+				   "WHERE k.company_id OPERATOR(pg_catalog.=) $1",
 				   1, argtypes);
 	values[0] = UUIDPGetDatum(company);
 
@@ -385,6 +388,7 @@ SealDataKey(const pg_uuid_t *company, bool create)
 			found = true;
 	}
 	SPI_finish();
+	ActloomRestoreUser(&saved);
 
 	if (shredded)
 		SealShredded(company);
@@ -396,26 +400,33 @@ SealDataKey(const pg_uuid_t *company, bool create)
 }
 
 /*
- * Build the associated data of a sealed value.  Allocated in the current
- * memory context.
+ * Build the associated data of a sealed value into a new palloc'd buffer of
+ * *aadlen bytes.
  */
-static StringInfo
+static uint8 *
 SealAad(const pg_uuid_t *company, const uint8 *header, SealKind kind,
-		const char *purpose, int purposelen, const char *name, int namelen)
+		const char *purpose, int purposelen, const char *name, int namelen,
+		size_t *aadlen)
 {
-	StringInfo	aad = makeStringInfo();
-	uint8		len[4];
+	size_t		len = 15 + UUID_LEN + 5 + 1 + 4 + purposelen + 4 + namelen;
+	uint8	   *aad = palloc(len);
+	uint8	   *p = aad;
 
-	appendBinaryStringInfo(aad, "actloom/seal/v1", 15);
-	appendBinaryStringInfo(aad, (const char *) company->data, UUID_LEN);
-	appendBinaryStringInfo(aad, (const char *) header, 5);
-	appendStringInfoChar(aad, (char) kind);
-	SealPutUint32(len, (uint32) purposelen);
-	appendBinaryStringInfo(aad, (const char *) len, 4);
-	appendBinaryStringInfo(aad, purpose, purposelen);
-	SealPutUint32(len, (uint32) namelen);
-	appendBinaryStringInfo(aad, (const char *) len, 4);
-	appendBinaryStringInfo(aad, name, namelen);
+	memcpy(p, "actloom/seal/v1", 15);
+	p += 15;
+	memcpy(p, company->data, UUID_LEN);
+	p += UUID_LEN;
+	memcpy(p, header, 5);
+	p += 5;
+	*p++ = (uint8) kind;
+	SealPutUint32(p, (uint32) purposelen);
+	p += 4;
+	memcpy(p, purpose, purposelen);
+	p += purposelen;
+	SealPutUint32(p, (uint32) namelen);
+	p += 4;
+	memcpy(p, name, namelen);
+	*aadlen = len;
 	return aad;
 }
 
@@ -431,7 +442,8 @@ SealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	DataKey    *dk;
 	bytea	   *result;
 	uint8	   *out;
-	StringInfo	aad;
+	uint8	   *aad;
+	size_t		aadlen;
 
 	if (len > MaxAllocSize - VARHDRSZ - SEAL_OVERHEAD)
 		ereport(ERROR,
@@ -445,31 +457,33 @@ SealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	out[0] = SEAL_VERSION;
 	SealPutUint32(out + 1, (uint32) dk->key_id);
 	CryptoRandom(out + 5, CRYPTO_NONCE_LEN);
-	aad = SealAad(company, out, kind, purpose, purposelen, name, namelen);
-	CryptoGcmSeal(dk->key, out + 5, (uint8 *) aad->data, aad->len,
-				  (const uint8 *) plain, len,
+	aad = SealAad(company, out, kind, purpose, purposelen, name, namelen, &aadlen);
+	CryptoGcmSeal(dk->key, out + 5, aad, aadlen, (const uint8 *) plain, len,
 				  out + SEAL_HEADER_LEN, out + SEAL_HEADER_LEN + len);
+	pfree(aad);
 	return result;
 }
 
 /*
  * UnsealValue opens what SealValue made for the same company, kind, purpose
- * and name, into a new palloc'd buffer of *len bytes (plus a NUL, so that
- * callers may treat it as a string).  Raises 22P03 for a value that is
- * truncated, of an unknown version, of another data key or that does not
- * authenticate, and 55000 when the company's data key was shredded.
+ * and name, into a new varlena (a bytea, or a text for named secrets, which
+ * were text when sealed).  Raises 22P03 for a value that is truncated, of an
+ * unknown version, of another data key or that does not authenticate, and
+ * 55000 when the company's data key was shredded.
  */
-static char *
+static struct varlena *
 UnsealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 			int purposelen, const char *name, int namelen,
-			const bytea *sealed, Size *len)
+			const bytea *sealed)
 {
 	const uint8 *in = (const uint8 *) VARDATA_ANY(sealed);
 	Size		inlen = VARSIZE_ANY_EXHDR(sealed);
+	Size		len;
 	int32		key_id;
 	DataKey    *dk;
-	StringInfo	aad;
-	char	   *plain;
+	uint8	   *aad;
+	size_t		aadlen;
+	struct varlena *result;
 
 	if (inlen >= 1 && in[0] != SEAL_VERSION)
 		ereport(ERROR,
@@ -482,6 +496,10 @@ UnsealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 				 errdetail("A sealed value has at least %d bytes; this one has %zu.",
 						   SEAL_OVERHEAD, inlen)));
 	key_id = (int32) SealGetUint32(in + 1);
+	len = inlen - SEAL_OVERHEAD;
+	result = palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	aad = SealAad(company, in, kind, purpose, purposelen, name, namelen, &aadlen);
 
 	dk = SealDataKey(company, false);
 	if (dk == NULL || dk->key_id != key_id)
@@ -489,19 +507,14 @@ UnsealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("sealed value was sealed with data key %u, which is not the data key of this company",
 						(uint32) key_id)));
-
-	*len = inlen - SEAL_OVERHEAD;
-	plain = palloc(*len + 1);
-	aad = SealAad(company, in, kind, purpose, purposelen, name, namelen);
-	if (!CryptoGcmOpen(dk->key, in + 5, (uint8 *) aad->data, aad->len,
-					   in + SEAL_HEADER_LEN, *len,
-					   in + SEAL_HEADER_LEN + *len, (uint8 *) plain))
+	if (!CryptoGcmOpen(dk->key, in + 5, aad, aadlen, in + SEAL_HEADER_LEN, len,
+					   in + SEAL_HEADER_LEN + len, (uint8 *) VARDATA(result)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("sealed value does not authenticate"),
 				 errdetail("It was altered or cut short, or it was sealed for another company, purpose or name.")));
-	plain[*len] = '\0';
-	return plain;
+	pfree(aad);
+	return result;
 }
 
 /*
@@ -585,9 +598,6 @@ unseal(PG_FUNCTION_ARGS)
 	pg_uuid_t  *company;
 	text	   *purpose;
 	bytea	   *sealed;
-	bytea	   *result;
-	char	   *plain;
-	Size		len;
 
 	ACTLOOM_REQUIRE_ARG(0, "company");
 	company = PG_GETARG_UUID_P(0);
@@ -596,15 +606,9 @@ unseal(PG_FUNCTION_ARGS)
 	sealed = PG_GETARG_BYTEA_PP(2);
 	SealRequireActor(company);
 
-	plain = UnsealValue(company, SEAL_GENERIC,
-						VARDATA_ANY(purpose), VARSIZE_ANY_EXHDR(purpose),
-						NULL, 0, sealed, &len);
-	result = palloc(VARHDRSZ + len);
-	SET_VARSIZE(result, VARHDRSZ + len);
-	memcpy(VARDATA(result), plain, len);
-	CryptoWipe(plain, len);
-	pfree(plain);
-	PG_RETURN_BYTEA_P(result);
+	PG_RETURN_BYTEA_P((bytea *) UnsealValue(company, SEAL_GENERIC,
+											VARDATA_ANY(purpose), VARSIZE_ANY_EXHDR(purpose),
+											NULL, 0, sealed));
 }
 
 #define SECRET_PURPOSE "actloom.secret"
@@ -643,23 +647,16 @@ Datum
 unseal_secret(PG_FUNCTION_ARGS)
 {
 	text	   *name;
-	text	   *result;
-	char	   *plain;
-	Size		len;
 
 	ACTLOOM_REQUIRE_ARG(0, "company");
 	ACTLOOM_REQUIRE_ARG(1, "name");
 	ACTLOOM_REQUIRE_ARG(2, "sealed");
 	name = PG_GETARG_TEXT_PP(1);
-	plain = UnsealValue(PG_GETARG_UUID_P(0), SEAL_NAMED,
-						SECRET_PURPOSE, strlen(SECRET_PURPOSE),
-						VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
-						PG_GETARG_BYTEA_PP(2), &len);
 	/* It was valid text when sealed, and it authenticated. */
-	result = cstring_to_text_with_len(plain, len);
-	CryptoWipe(plain, len);
-	pfree(plain);
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P((text *) UnsealValue(PG_GETARG_UUID_P(0), SEAL_NAMED,
+										  SECRET_PURPOSE, strlen(SECRET_PURPOSE),
+										  VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+										  PG_GETARG_BYTEA_PP(2)));
 }
 
 PG_FUNCTION_INFO_V1(rewrap_data_key);

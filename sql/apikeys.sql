@@ -270,3 +270,19 @@ SELECT count(*) AS entries_with_a_secret FROM actloom.audit_log a
  WHERE a::text LIKE '%' || substr(:'key', 18, 43) || '%'
 	OR a::text LIKE '%' || substr(:'mgr', 18, 43) || '%';
 SELECT chain = :'acme' AS acme, ok FROM actloom.audit_verify(:'acme');
+
+-- authenticate_api_key is not SECURITY DEFINER; its queries qualify every
+-- operator, so a search_path that shadows "=" changes nothing.
+SET ROLE regress_owner;
+CREATE FUNCTION public.always(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE RETURN true;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.always);
+RESET ROLE;
+SET ROLE regress_app;
+SET search_path = public, pg_catalog;
+SELECT 'a' = 'b' AS shadowed;
+SELECT pg_temp.err(format('SELECT actloom.authenticate_api_key(%L, ''reports.fly'')', :'child')) AS unknown_action,
+	   pg_temp.err(format('SELECT actloom.authenticate_api_key(%L)', pg_temp.mkkey('000000000000', repeat('B', 43)))) AS unknown_key;
+RESET search_path;
+RESET ROLE;
+DROP OPERATOR public.= (text, text);
+DROP FUNCTION public.always(text, text);

@@ -126,12 +126,16 @@ write_ring($good);
 ($rc, $out, $err) = unseal();
 is($out, 'the sealed value', 'and works once the file is back');
 
-# A backend that cached a data key drops it when the ring changes.
+# A backend that cached a data key drops it when the ring changes, at its
+# next transaction.
 ($rc, $out, $err) = $node->psql('postgres', qq{
 	BEGIN;
 	SELECT actloom.act_as('$user', '$company') \\g /dev/null
 	SELECT convert_from(actloom.unseal('$company', 'tap', '$sealed'), 'UTF8');
+	COMMIT;
 	\\! chmod 0644 $ring
+	BEGIN;
+	SELECT actloom.act_as('$user', '$company') \\g /dev/null
 	SELECT convert_from(actloom.unseal('$company', 'tap', '$sealed'), 'UTF8');
 	COMMIT;
 });
