@@ -4,15 +4,20 @@
  *	  constant-time comparison and wiping.
  *
  * Every OpenSSL failure goes through CryptoFail(), which clears OpenSSL's
- * error queue and raises one kind of error.  A cipher context is the only
- * OpenSSL handle we hold, and it is held only between EVP_CIPHER_CTX_new()
- * and EVP_CIPHER_CTX_free() in one function, with nothing in between that can
- * raise a PostgreSQL error: callers allocate every buffer beforehand, and a
- * failing OpenSSL call frees the context before CryptoFail() raises.  So no
- * handle can leak through a longjmp and no resource owner is needed.
+ * error queue and raises one kind of error.
  *
- * Key material passed in is never copied by this file except into OpenSSL's
- * context, which EVP_CIPHER_CTX_free() cleanses.
+ * Handles.  The AES-256-GCM cipher is fetched from OpenSSL's provider once
+ * per backend, and one cipher context per backend is reused: fetching and
+ * allocating on every call would cost more than encrypting a kilobyte.
+ * Both live as long as the backend, so nothing can leak through a longjmp
+ * and no resource owner is needed.  The context is reset after every use,
+ * success or failure, before anything can raise; resetting cleanses the key
+ * schedule, so no key material stays in it between calls.  Callers allocate
+ * every buffer beforehand, so nothing between initialising and resetting the
+ * context can raise a PostgreSQL error.
+ *
+ * Key material passed in is never copied by this file except into that
+ * context.
  */
 #include "postgres.h"
 
@@ -22,6 +27,12 @@
 #include <openssl/rand.h>
 
 #include "actloom.h"
+
+static EVP_CIPHER *Aes256Gcm = NULL;
+static EVP_CIPHER_CTX *GcmCtx = NULL;
+
+/* The cipher and the context, made on first use; raises if OpenSSL cannot. */
+static EVP_CIPHER_CTX *CryptoGcmContext(void);
 
 /*
  * CryptoFail raises the error for a failed OpenSSL call; it never returns.
@@ -93,17 +104,12 @@ CryptoGcmSeal(const uint8 *key, const uint8 *nonce,
 {
 	int			ilen = CryptoLen(len);
 	int			iaadlen = CryptoLen(aadlen);
-	EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER_CTX *ctx = CryptoGcmContext();
 	int			n;
 	const char *failed = NULL;
 
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL)
-		CryptoFail("AES-256-GCM context");
-
-	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) != 1 ||
-		EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+	/* GCM's default nonce length is the 96 bits we use. */
+	if (EVP_EncryptInit_ex(ctx, Aes256Gcm, NULL, key, nonce) != 1)
 		failed = "AES-256-GCM setup";
 	else if (iaadlen > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, iaadlen) != 1)
 		failed = "AES-256-GCM associated data";
@@ -114,7 +120,7 @@ CryptoGcmSeal(const uint8 *key, const uint8 *nonce,
 	else if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN, tag) != 1)
 		failed = "AES-256-GCM tag";
 
-	EVP_CIPHER_CTX_free(ctx);
+	EVP_CIPHER_CTX_reset(ctx);
 	if (failed)
 	{
 		OPENSSL_cleanse(cipher, len);
@@ -137,7 +143,7 @@ CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 {
 	int			ilen = CryptoLen(len);
 	int			iaadlen = CryptoLen(aadlen);
-	EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER_CTX *ctx = CryptoGcmContext();
 	uint8		tagcopy[CRYPTO_TAG_LEN];
 	int			n;
 	int			final;
@@ -147,13 +153,7 @@ CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 	/* OpenSSL's interface takes a writable tag buffer. */
 	memcpy(tagcopy, tag, CRYPTO_TAG_LEN);
 
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL)
-		CryptoFail("AES-256-GCM context");
-
-	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) != 1 ||
-		EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+	if (EVP_DecryptInit_ex(ctx, Aes256Gcm, NULL, key, nonce) != 1)
 		failed = "AES-256-GCM setup";
 	else if (iaadlen > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, iaadlen) != 1)
 		failed = "AES-256-GCM associated data";
@@ -169,12 +169,36 @@ CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 		ERR_clear_error();
 	}
 
-	EVP_CIPHER_CTX_free(ctx);
+	EVP_CIPHER_CTX_reset(ctx);
 	if (!ok)
 		OPENSSL_cleanse(plain, len);
 	if (failed)
 		CryptoFail(failed);
 	return ok;
+}
+
+/*
+ * CryptoGcmContext returns the backend's cipher context, fetching the cipher
+ * and making the context the first time.
+ */
+static EVP_CIPHER_CTX *
+CryptoGcmContext(void)
+{
+	if (Aes256Gcm == NULL)
+	{
+		Aes256Gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+		if (Aes256Gcm == NULL)
+			CryptoFail("AES-256-GCM lookup");
+		if (EVP_CIPHER_get_iv_length(Aes256Gcm) != CRYPTO_NONCE_LEN)
+			elog(ERROR, "AES-256-GCM has an unexpected default nonce length");
+	}
+	if (GcmCtx == NULL)
+	{
+		GcmCtx = EVP_CIPHER_CTX_new();
+		if (GcmCtx == NULL)
+			CryptoFail("AES-256-GCM context");
+	}
+	return GcmCtx;
 }
 
 /*
