@@ -35,14 +35,19 @@
  *
  * authenticate_api_key() runs on every machine request, so it is not
  * SECURITY DEFINER (a SET search_path clause would cost a configuration save
- * and restore per call): it reads and writes actloom.api_keys as the
- * extension's owner through ActloomBecomeOwner(), with queries that qualify
- * every name and operator.
+ * and restore per call): it reads the key's row through the unique index on
+ * key_id directly, and runs its rare queries (last_used_at, the required
+ * scope's existence) as the extension's owner through ActloomBecomeOwner(),
+ * qualifying every name and operator.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,6 +55,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "actloom.h"
@@ -67,7 +76,6 @@ static const char Base62[] =
 static uint32 Crc32Table[256];
 static bool Crc32Ready = false;
 
-static SPIPlanPtr LookupPlan = NULL;
 static SPIPlanPtr TouchPlan = NULL;
 
 /*
@@ -233,7 +241,7 @@ ApiKeyRefuse(const char *key_id, const char *reason)
 	pg_unreachable();
 }
 
-/* A row read by key id, copied out of SPI memory. */
+/* A row read by key id, copied out of the table. */
 typedef struct ApiKeyRow
 {
 	bool		found;
@@ -246,49 +254,106 @@ typedef struct ApiKeyRow
 	Datum		scopes;			/* text[] */
 } ApiKeyRow;
 
-/* Read the key's row; the caller is connected to SPI. */
+/* Attribute numbers of actloom.api_keys, looked up once per table. */
+typedef struct ApiKeyAttrs
+{
+	Oid			relid;
+	AttrNumber	id;
+	AttrNumber	key_id;
+	AttrNumber	company_id;
+	AttrNumber	key_hash;
+	AttrNumber	scopes;
+	AttrNumber	expires_at;
+	AttrNumber	revoked_at;
+	AttrNumber	last_used_at;
+} ApiKeyAttrs;
+
+static ApiKeyAttrs Attrs = {InvalidOid};
+
+static AttrNumber
+ApiKeyAttnum(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of actloom.api_keys is missing", name);
+	return attnum;
+}
+
+/*
+ * Read the key's row by key id through the unique index, with a fresh
+ * snapshot (as a query in a volatile function would), and copy what is
+ * needed into the caller's context.  This is the hot path of every machine
+ * request, so it reads the index directly instead of running a query; it
+ * bypasses no check a query would make, since it is the extension reading
+ * its own table.
+ */
 static ApiKeyRow
 ApiKeyLookup(const char *key_id, MemoryContext into)
 {
 	ApiKeyRow	row = {false};
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	HeapTuple	tuple;
+	Oid			nsp = get_namespace_oid("actloom", false);
+	Oid			relid = get_relname_relid("api_keys", nsp);
+	Oid			indexid = get_relname_relid("api_keys_key_id_key", nsp);
+	Relation	rel;
 	TupleDesc	desc;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	Snapshot	snapshot;
+	HeapTuple	tuple;
 	bool		isnull;
-	bytea	   *hash;
-	MemoryContext old;
-	int			ret;
+	Datum		d;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	ActloomPrepare(&LookupPlan,
-				   "SELECT k.company_id, k.key_hash, k.scopes, k.revoked_at IS NOT NULL, "
-				   "coalesce(k.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(), false), "
-				   "coalesce(k.last_used_at OPERATOR(pg_catalog.<) "
-				   "(pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'), true), "
-				   "k.id FROM actloom.api_keys k WHERE k.key_id OPERATOR(pg_catalog.=) $1",
-				   1, argtypes);
-	values[0] = CStringGetTextDatum(key_id);
-	ret = SPI_execute_plan(LookupPlan, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "API key lookup failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed != 1)
-		return row;
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table actloom.api_keys or its index api_keys_key_id_key is missing");
+	if (Attrs.relid != relid)
+	{
+		Attrs.id = ApiKeyAttnum(relid, "id");
+		Attrs.key_id = ApiKeyAttnum(relid, "key_id");
+		Attrs.company_id = ApiKeyAttnum(relid, "company_id");
+		Attrs.key_hash = ApiKeyAttnum(relid, "key_hash");
+		Attrs.scopes = ApiKeyAttnum(relid, "scopes");
+		Attrs.expires_at = ApiKeyAttnum(relid, "expires_at");
+		Attrs.revoked_at = ApiKeyAttnum(relid, "revoked_at");
+		Attrs.last_used_at = ApiKeyAttnum(relid, "last_used_at");
+		Attrs.relid = relid;
+	}
 
-	tuple = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	row.found = true;
-	memcpy(&row.company, DatumGetUUIDP(SPI_getbinval(tuple, desc, 1, &isnull)), sizeof(pg_uuid_t));
-	hash = DatumGetByteaPP(SPI_getbinval(tuple, desc, 2, &isnull));
-	if (VARSIZE_ANY_EXHDR(hash) != CRYPTO_SHA256_LEN)
-		elog(ERROR, "stored API key hash has the wrong length");
-	memcpy(row.hash, VARDATA_ANY(hash), CRYPTO_SHA256_LEN);
-	old = MemoryContextSwitchTo(into);
-	row.scopes = datumCopy(SPI_getbinval(tuple, desc, 3, &isnull), false, -1);
-	MemoryContextSwitchTo(old);
-	row.revoked = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
-	row.expired = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
-	row.stale = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
-	memcpy(&row.id, DatumGetUUIDP(SPI_getbinval(tuple, desc, 7, &isnull)), sizeof(pg_uuid_t));
+	/* The column is COLLATE "C", as ScanKeyInit assumes; systable scans take heap column numbers. */
+	ScanKeyInit(&skey, Attrs.key_id, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key_id));
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	scan = systable_beginscan(rel, indexid, true, snapshot, 1, &skey);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		MemoryContext old;
+		bytea	   *hash;
+
+		row.found = true;
+		memcpy(&row.id, DatumGetUUIDP(heap_getattr(tuple, Attrs.id, desc, &isnull)), sizeof(pg_uuid_t));
+		memcpy(&row.company, DatumGetUUIDP(heap_getattr(tuple, Attrs.company_id, desc, &isnull)),
+			   sizeof(pg_uuid_t));
+		hash = DatumGetByteaPP(heap_getattr(tuple, Attrs.key_hash, desc, &isnull));
+		if (isnull || VARSIZE_ANY_EXHDR(hash) != CRYPTO_SHA256_LEN)
+			elog(ERROR, "stored API key hash has the wrong length");
+		memcpy(row.hash, VARDATA_ANY(hash), CRYPTO_SHA256_LEN);
+		old = MemoryContextSwitchTo(into);
+		row.scopes = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, Attrs.scopes, desc, &isnull)));
+		MemoryContextSwitchTo(old);
+		heap_getattr(tuple, Attrs.revoked_at, desc, &isnull);
+		row.revoked = !isnull;
+		d = heap_getattr(tuple, Attrs.expires_at, desc, &isnull);
+		row.expired = !isnull && DatumGetTimestampTz(d) <= now;
+		d = heap_getattr(tuple, Attrs.last_used_at, desc, &isnull);
+		row.stale = isnull || DatumGetTimestampTz(d) < now - 60 * USECS_PER_SEC;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	/* Keep the lock to the end of the transaction, as a query would. */
+	table_close(rel, NoLock);
 	return row;
 }
 
@@ -298,10 +363,14 @@ ApiKeyTouch(const char *key_id)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
+	ActloomSavedUser saved;
 	int			ret;
 
 	if (XactReadOnly || XactIsoLevel != XACT_READ_COMMITTED)
 		return;
+	ActloomBecomeOwner(&saved);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	ActloomPrepare(&TouchPlan,
 				   "UPDATE actloom.api_keys k SET last_used_at = pg_catalog.now() "
 				   "WHERE k.id OPERATOR(pg_catalog.=) (SELECT l.id FROM actloom.api_keys l "
@@ -314,6 +383,8 @@ ApiKeyTouch(const char *key_id)
 	ret = SPI_execute_plan(TouchPlan, values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "API key update failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	ActloomRestoreUser(&saved);
 }
 
 /* Deconstruct a text[] into C strings. */
@@ -388,9 +459,6 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	key_id[APIKEY_ID_LEN] = '\0';
 	CryptoSha256(key, len, hash);
 
-	ActloomBecomeOwner(&saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	row = ApiKeyLookup(key_id, caller);
 	/* An unknown id is compared too, so that it costs what a wrong secret costs. */
 	match = CryptoEqual(hash, row.found ? row.hash : NoHash, CRYPTO_SHA256_LEN);
@@ -412,12 +480,12 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	}
 	if (row.stale)
 		ApiKeyTouch(key_id);
-	SPI_finish();
 
 	if (required)
 	{
 		bool		covered = false;
 
+		ActloomBecomeOwner(&saved);
 		RolesRequireAction(required);
 		ActloomRestoreUser(&saved);
 		for (i = 0; i < nscopes && !covered; i++)
@@ -428,8 +496,6 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 					 errmsg("API key lacks scope \"%s\"", required),
 					 errdetail("No scope of the key covers action \"%s\".", required)));
 	}
-	else
-		ActloomRestoreUser(&saved);
 
 	ContextSetApiKey(&row.id, key_id, &row.company, nscopes, scopes);
 

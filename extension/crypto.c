@@ -6,8 +6,8 @@
  * Every OpenSSL failure goes through CryptoFail(), which clears OpenSSL's
  * error queue and raises one kind of error.
  *
- * Handles.  The AES-256-GCM cipher is fetched from OpenSSL's provider once
- * per backend, and one cipher context per backend is reused: fetching and
+ * Handles.  AES-256-GCM and SHA-256 are fetched from OpenSSL's provider once
+ * per backend, and one context of each per backend is reused: fetching and
  * allocating on every call would cost more than encrypting a kilobyte.
  * Both live as long as the backend, so nothing can leak through a longjmp
  * and no resource owner is needed.  The context is reset after every use,
@@ -30,6 +30,8 @@
 
 static EVP_CIPHER *Aes256Gcm = NULL;
 static EVP_CIPHER_CTX *GcmCtx = NULL;
+static EVP_MD *Sha256 = NULL;
+static EVP_MD_CTX *Sha256Ctx = NULL;
 
 /* The cipher and the context, made on first use; raises if OpenSSL cannot. */
 static EVP_CIPHER_CTX *CryptoGcmContext(void);
@@ -73,9 +75,18 @@ void
 CryptoSha256(const void *data, size_t len, uint8 *out)
 {
 	unsigned int outlen = 0;
+	bool		ok;
 
-	if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 ||
-		outlen != CRYPTO_SHA256_LEN)
+	if (Sha256 == NULL && (Sha256 = EVP_MD_fetch(NULL, "SHA-256", NULL)) == NULL)
+		CryptoFail("SHA-256 lookup");
+	if (Sha256Ctx == NULL && (Sha256Ctx = EVP_MD_CTX_new()) == NULL)
+		CryptoFail("SHA-256 context");
+	ok = EVP_DigestInit_ex(Sha256Ctx, Sha256, NULL) == 1 &&
+		EVP_DigestUpdate(Sha256Ctx, data, len) == 1 &&
+		EVP_DigestFinal_ex(Sha256Ctx, out, &outlen) == 1 &&
+		outlen == CRYPTO_SHA256_LEN;
+	EVP_MD_CTX_reset(Sha256Ctx);
+	if (!ok)
 		CryptoFail("SHA-256");
 }
 

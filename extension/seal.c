@@ -399,17 +399,21 @@ SealDataKey(const pg_uuid_t *company, bool create)
 	return cached;
 }
 
+/* Room for the associated data of most values without an allocation. */
+#define SEAL_AAD_BUF	1280
+
 /*
- * Build the associated data of a sealed value into a new palloc'd buffer of
- * *aadlen bytes.
+ * Build the associated data of a sealed value, of *aadlen bytes, into buf
+ * (SEAL_AAD_BUF bytes) when it fits and into a new palloc'd buffer when not;
+ * returns where it is.
  */
 static uint8 *
 SealAad(const pg_uuid_t *company, const uint8 *header, SealKind kind,
 		const char *purpose, int purposelen, const char *name, int namelen,
-		size_t *aadlen)
+		uint8 *buf, size_t *aadlen)
 {
 	size_t		len = 15 + UUID_LEN + 5 + 1 + 4 + purposelen + 4 + namelen;
-	uint8	   *aad = palloc(len);
+	uint8	   *aad = len <= SEAL_AAD_BUF ? buf : palloc(len);
 	uint8	   *p = aad;
 
 	memcpy(p, "actloom/seal/v1", 15);
@@ -442,6 +446,7 @@ SealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	DataKey    *dk;
 	bytea	   *result;
 	uint8	   *out;
+	uint8		aadbuf[SEAL_AAD_BUF];
 	uint8	   *aad;
 	size_t		aadlen;
 
@@ -457,10 +462,9 @@ SealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	out[0] = SEAL_VERSION;
 	SealPutUint32(out + 1, (uint32) dk->key_id);
 	CryptoRandom(out + 5, CRYPTO_NONCE_LEN);
-	aad = SealAad(company, out, kind, purpose, purposelen, name, namelen, &aadlen);
+	aad = SealAad(company, out, kind, purpose, purposelen, name, namelen, aadbuf, &aadlen);
 	CryptoGcmSeal(dk->key, out + 5, aad, aadlen, (const uint8 *) plain, len,
 				  out + SEAL_HEADER_LEN, out + SEAL_HEADER_LEN + len);
-	pfree(aad);
 	return result;
 }
 
@@ -481,6 +485,7 @@ UnsealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	Size		len;
 	int32		key_id;
 	DataKey    *dk;
+	uint8		aadbuf[SEAL_AAD_BUF];
 	uint8	   *aad;
 	size_t		aadlen;
 	struct varlena *result;
@@ -499,7 +504,7 @@ UnsealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	len = inlen - SEAL_OVERHEAD;
 	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
-	aad = SealAad(company, in, kind, purpose, purposelen, name, namelen, &aadlen);
+	aad = SealAad(company, in, kind, purpose, purposelen, name, namelen, aadbuf, &aadlen);
 
 	dk = SealDataKey(company, false);
 	if (dk == NULL || dk->key_id != key_id)
@@ -513,7 +518,6 @@ UnsealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("sealed value does not authenticate"),
 				 errdetail("It was altered or cut short, or it was sealed for another company, purpose or name.")));
-	pfree(aad);
 	return result;
 }
 

@@ -5,9 +5,12 @@
 -- Only the SHA-256 hash of a key is kept; see apikey.c for the format.  The
 -- public key id names a key everywhere; the uuid is what audit entries
 -- record as the acting key (actloom.audit_log.actor_api_key).
+-- authenticate_api_key reads rows through the index api_keys_key_id_key
+-- directly (apikey.c): keep its name and the column's "C" collation.
 CREATE TABLE actloom.api_keys (
 	id				uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
-	key_id			text NOT NULL UNIQUE CHECK (key_id ~ '^[0-9A-Za-z]{12}$'),
+	key_id			text COLLATE "C" NOT NULL CHECK (key_id ~ '^[0-9A-Za-z]{12}$')
+					CONSTRAINT api_keys_key_id_key UNIQUE,
 	company_id		uuid NOT NULL REFERENCES actloom.companies (id) ON DELETE CASCADE,
 	name			text NOT NULL CHECK (pg_catalog.length(pg_catalog.btrim(name)) BETWEEN 1 AND 200),
 	scopes			text[] NOT NULL CHECK (pg_catalog.cardinality(scopes) BETWEEN 1 AND 100),
