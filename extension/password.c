@@ -24,8 +24,8 @@
  * cost is checked instead, so that the answer takes about as long either way.
  *
  * Imported hashes are validated before they are stored, with caps on the
- * argon2id cost (1 GiB, 64 passes, 16 lanes) so that a stored hash cannot
- * make sign-in a denial of service.  A hash weaker than the current settings,
+ * cost (argon2id: 1 GiB, 64 passes, 16 lanes; bcrypt: 2^16 rounds) so that
+ * a stored hash cannot make sign-in a denial of service.  A hash weaker than the current settings,
  * or a bcrypt hash, "needs rehash": verify_password() replaces it after a
  * successful sign-in.
  *
@@ -54,6 +54,7 @@
 #define IMPORT_MAX_ITERATIONS	64
 #define IMPORT_MAX_PARALLELISM	16
 #define BCRYPT_LEN				60
+#define BCRYPT_MAX_COST			16
 
 typedef enum PasswordScheme
 {
@@ -193,7 +194,10 @@ PasswordParseArgon2(const char *s, Argon2Hash *h)
 	return NULL;
 }
 
-/* Whether s is a bcrypt hash: $2a$, $2b$ or $2y$, cost 04-31, 53 characters. */
+/*
+ * Whether s is a bcrypt hash: $2a$, $2b$ or $2y$, cost 04-16, 53 characters.
+ * Higher costs are refused: at 2^31 rounds one sign-in would take hours.
+ */
 static bool
 PasswordIsBcrypt(const char *s)
 {
@@ -205,7 +209,7 @@ PasswordIsBcrypt(const char *s)
 		s[4] < '0' || s[4] > '3' || s[5] < '0' || s[5] > '9' || s[6] != '$')
 		return false;
 	cost = (s[4] - '0') * 10 + (s[5] - '0');
-	if (cost < 4 || cost > 31)
+	if (cost < 4 || cost > BCRYPT_MAX_COST)
 		return false;
 	for (i = 7; i < BCRYPT_LEN; i++)
 		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
@@ -489,7 +493,7 @@ password_hash_scheme(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid bcrypt password hash"),
-						 errdetail("A bcrypt hash is \"$2a$\", \"$2b$\" or \"$2y$\", a cost from 04 to 31, \"$\" and 53 characters of bcrypt's base64.")));
+						 errdetail("A bcrypt hash is \"$2a$\", \"$2b$\" or \"$2y$\", a cost from 04 to 16, \"$\" and 53 characters of bcrypt's base64.")));
 			PG_RETURN_TEXT_P(cstring_to_text("bcrypt"));
 		case SCHEME_UNKNOWN:
 			break;

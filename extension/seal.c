@@ -348,9 +348,9 @@ SealDataKey(const pg_uuid_t *company, bool create)
 	if (cached)
 		return cached;
 
-	if (!OidIsValid(CompanyKeysRelid))
-		CompanyKeysRelid = get_relname_relid("company_keys",
-											 get_namespace_oid("actloom", false));
+	/* Looked up on every miss: the extension may have been re-created. */
+	CompanyKeysRelid = get_relname_relid("company_keys",
+										 get_namespace_oid("actloom", false));
 
 	ActloomBecomeOwner(&saved);
 	if (SPI_connect() != SPI_OK_CONNECT)
