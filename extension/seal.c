@@ -429,7 +429,8 @@ SealAad(const pg_uuid_t *company, const uint8 *header, SealKind kind,
 	p += purposelen;
 	SealPutUint32(p, (uint32) namelen);
 	p += 4;
-	memcpy(p, name, namelen);
+	if (namelen > 0)
+		memcpy(p, name, namelen);
 	*aadlen = len;
 	return aad;
 }
