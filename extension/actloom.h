@@ -86,6 +86,7 @@ extern bool CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 						  const uint8 *aad, size_t aadlen,
 						  const uint8 *cipher, size_t len,
 						  const uint8 *tag, uint8 *plain);
+extern void CryptoForgetKeys(void);
 extern bool CryptoEqual(const void *a, const void *b, size_t len);
 extern void CryptoWipe(void *buf, size_t len);
 

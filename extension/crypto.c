@@ -7,17 +7,21 @@
  * error queue and raises one kind of error.
  *
  * Handles.  AES-256-GCM and SHA-256 are fetched from OpenSSL's provider once
- * per backend, and one context of each per backend is reused: fetching and
- * allocating on every call would cost more than encrypting a kilobyte.
- * Both live as long as the backend, so nothing can leak through a longjmp
- * and no resource owner is needed.  The context is reset after every use,
- * success or failure, before anything can raise; resetting cleanses the key
- * schedule, so no key material stays in it between calls.  Callers allocate
- * every buffer beforehand, so nothing between initialising and resetting the
- * context can raise a PostgreSQL error.
+ * per backend, and their contexts are reused: fetching and allocating on
+ * every call would cost more than encrypting a kilobyte.  They live as long
+ * as the backend, so nothing can leak through a longjmp and no resource
+ * owner is needed.  Callers allocate every buffer beforehand, so nothing
+ * between initialising a context and finishing with it can raise a
+ * PostgreSQL error.
  *
- * Key material passed in is never copied by this file except into that
- * context.
+ * Keys.  There is one AES-256-GCM context for sealing and one for opening.
+ * Each keeps the key schedule of the last key it used, with a copy of that
+ * key to recognise it, so that a run of values of one company (a statement
+ * over many rows) expands its key once.  The keys it keeps are keys the
+ * caller keeps anyway (master keys of the ring, cached data keys);
+ * CryptoForgetKeys() resets both contexts (which cleanses the schedules) and
+ * wipes the copies, and keyring.c and seal.c call it whenever they drop
+ * their keys.  A failed operation forgets its key at once.
  */
 #include "postgres.h"
 
@@ -28,13 +32,23 @@
 
 #include "actloom.h"
 
+/* An AES-256-GCM context and the key whose schedule it holds, if any. */
+typedef struct GcmState
+{
+	EVP_CIPHER_CTX *ctx;
+	bool		keyed;
+	uint8		key[CRYPTO_KEY_LEN];
+} GcmState;
+
 static EVP_CIPHER *Aes256Gcm = NULL;
-static EVP_CIPHER_CTX *GcmCtx = NULL;
+static GcmState SealState;
+static GcmState OpenState;
 static EVP_MD *Sha256 = NULL;
 static EVP_MD_CTX *Sha256Ctx = NULL;
 
-/* The cipher and the context, made on first use; raises if OpenSSL cannot. */
-static EVP_CIPHER_CTX *CryptoGcmContext(void);
+static EVP_CIPHER_CTX *CryptoGcmInit(GcmState *st, bool encrypt, const uint8 *key,
+									 const uint8 *nonce);
+static void CryptoGcmForget(GcmState *st);
 
 /*
  * CryptoFail raises the error for a failed OpenSSL call; it never returns.
@@ -115,12 +129,11 @@ CryptoGcmSeal(const uint8 *key, const uint8 *nonce,
 {
 	int			ilen = CryptoLen(len);
 	int			iaadlen = CryptoLen(aadlen);
-	EVP_CIPHER_CTX *ctx = CryptoGcmContext();
+	EVP_CIPHER_CTX *ctx;
 	int			n;
 	const char *failed = NULL;
 
-	/* GCM's default nonce length is the 96 bits we use. */
-	if (EVP_EncryptInit_ex(ctx, Aes256Gcm, NULL, key, nonce) != 1)
+	if ((ctx = CryptoGcmInit(&SealState, true, key, nonce)) == NULL)
 		failed = "AES-256-GCM setup";
 	else if (iaadlen > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, iaadlen) != 1)
 		failed = "AES-256-GCM associated data";
@@ -131,9 +144,9 @@ CryptoGcmSeal(const uint8 *key, const uint8 *nonce,
 	else if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN, tag) != 1)
 		failed = "AES-256-GCM tag";
 
-	EVP_CIPHER_CTX_reset(ctx);
 	if (failed)
 	{
+		CryptoGcmForget(&SealState);
 		OPENSSL_cleanse(cipher, len);
 		CryptoFail(failed);
 	}
@@ -154,7 +167,7 @@ CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 {
 	int			ilen = CryptoLen(len);
 	int			iaadlen = CryptoLen(aadlen);
-	EVP_CIPHER_CTX *ctx = CryptoGcmContext();
+	EVP_CIPHER_CTX *ctx;
 	uint8		tagcopy[CRYPTO_TAG_LEN];
 	int			n;
 	int			final;
@@ -164,7 +177,7 @@ CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 	/* OpenSSL's interface takes a writable tag buffer. */
 	memcpy(tagcopy, tag, CRYPTO_TAG_LEN);
 
-	if (EVP_DecryptInit_ex(ctx, Aes256Gcm, NULL, key, nonce) != 1)
+	if ((ctx = CryptoGcmInit(&OpenState, false, key, nonce)) == NULL)
 		failed = "AES-256-GCM setup";
 	else if (iaadlen > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, iaadlen) != 1)
 		failed = "AES-256-GCM associated data";
@@ -180,21 +193,28 @@ CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 		ERR_clear_error();
 	}
 
-	EVP_CIPHER_CTX_reset(ctx);
 	if (!ok)
+	{
+		CryptoGcmForget(&OpenState);
 		OPENSSL_cleanse(plain, len);
+	}
 	if (failed)
 		CryptoFail(failed);
 	return ok;
 }
 
 /*
- * CryptoGcmContext returns the backend's cipher context, fetching the cipher
- * and making the context the first time.
+ * CryptoGcmInit starts an operation on st's context with a key and a 96-bit
+ * nonce (GCM's default length), expanding the key only when it is not the
+ * one the context already holds.  Makes the cipher and the context on first
+ * use.  Returns the context, or NULL when OpenSSL failed (the context then
+ * holds no key).
  */
 static EVP_CIPHER_CTX *
-CryptoGcmContext(void)
+CryptoGcmInit(GcmState *st, bool encrypt, const uint8 *key, const uint8 *nonce)
 {
+	int			rc;
+
 	if (Aes256Gcm == NULL)
 	{
 		Aes256Gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -203,13 +223,49 @@ CryptoGcmContext(void)
 		if (EVP_CIPHER_get_iv_length(Aes256Gcm) != CRYPTO_NONCE_LEN)
 			elog(ERROR, "AES-256-GCM has an unexpected default nonce length");
 	}
-	if (GcmCtx == NULL)
+	if (st->ctx == NULL && (st->ctx = EVP_CIPHER_CTX_new()) == NULL)
+		CryptoFail("AES-256-GCM context");
+
+	if (st->keyed && CRYPTO_memcmp(st->key, key, CRYPTO_KEY_LEN) == 0)
+		rc = encrypt ? EVP_EncryptInit_ex(st->ctx, NULL, NULL, NULL, nonce)
+			: EVP_DecryptInit_ex(st->ctx, NULL, NULL, NULL, nonce);
+	else
 	{
-		GcmCtx = EVP_CIPHER_CTX_new();
-		if (GcmCtx == NULL)
-			CryptoFail("AES-256-GCM context");
+		CryptoGcmForget(st);
+		rc = encrypt ? EVP_EncryptInit_ex(st->ctx, Aes256Gcm, NULL, key, nonce)
+			: EVP_DecryptInit_ex(st->ctx, Aes256Gcm, NULL, key, nonce);
+		if (rc == 1)
+		{
+			memcpy(st->key, key, CRYPTO_KEY_LEN);
+			st->keyed = true;
+		}
 	}
-	return GcmCtx;
+	if (rc != 1)
+	{
+		CryptoGcmForget(st);
+		return NULL;
+	}
+	return st->ctx;
+}
+
+/* Reset a context (cleansing its key schedule) and wipe its key copy. */
+static void
+CryptoGcmForget(GcmState *st)
+{
+	if (st->ctx)
+		EVP_CIPHER_CTX_reset(st->ctx);
+	OPENSSL_cleanse(st->key, CRYPTO_KEY_LEN);
+	st->keyed = false;
+}
+
+/*
+ * CryptoForgetKeys makes the cipher contexts forget the keys they hold.
+ */
+void
+CryptoForgetKeys(void)
+{
+	CryptoGcmForget(&SealState);
+	CryptoGcmForget(&OpenState);
 }
 
 /*

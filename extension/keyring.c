@@ -70,6 +70,7 @@ static uint64 RingGeneration = 0;
 static void
 KeyringDrop(void)
 {
+	CryptoForgetKeys();
 	if (Ring == NULL)
 		return;
 	if (Ring->path)

@@ -92,6 +92,7 @@ SealCacheFlush(void)
 	HASH_SEQ_STATUS status;
 	DataKey    *entry;
 
+	CryptoForgetKeys();
 	if (DataKeys == NULL)
 		return;
 	hash_seq_init(&status, DataKeys);
