@@ -24,7 +24,7 @@ endif
 # installs what is missing when run as root, and names it otherwise.
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
-	libssl-dev openssl bc
+	libssl-dev openssl bc libargon2-dev
 
 EXTENSION = actloom
 MODULE_big = actloom
@@ -35,11 +35,11 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control
 DATA_built = extension/actloom--$(EXTVERSION).sql
 DATA = $(sort $(wildcard extension/actloom--*--*.sql))
 EXTRA_CLEAN = $(DATA_built)
-REGRESS = setup roles memberships tenancy context errors audit
+REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
 
-SHLIB_LINK = -lcrypto
+SHLIB_LINK = -lcrypto -largon2
 PG_CPPFLAGS = -I$(srcdir)/extension
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 
@@ -59,6 +59,9 @@ else
 override with_llvm = no
 include $(PGXS)
 endif
+
+# PGXS knows nothing of our header; every object depends on it.
+$(OBJS): extension/actloom.h
 
 extension/actloom--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql)) actloom.control
 	cat $(sort $(wildcard extension/sql/*.sql)) > $@

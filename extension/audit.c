@@ -434,7 +434,9 @@ audit_append(PG_FUNCTION_ARGS)
 	nulls[AL_ACTOR_USER - 1] = actor->kind != ACTOR_USER;
 	if (actor->kind == ACTOR_USER)
 		values[AL_ACTOR_USER - 1] = UUIDPGetDatum(&actor->user_id);
-	nulls[AL_ACTOR_API_KEY - 1] = true;
+	nulls[AL_ACTOR_API_KEY - 1] = actor->kind != ACTOR_API_KEY;
+	if (actor->kind == ACTOR_API_KEY)
+		values[AL_ACTOR_API_KEY - 1] = UUIDPGetDatum(&actor->api_key);
 	nulls[AL_ACTOR_SESSION - 1] = true;
 	nulls[AL_CLIENT_ADDR - 1] = client_addr == NULL;
 	if (client_addr)

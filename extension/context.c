@@ -3,10 +3,14 @@
  *	  The actor context: who is acting in the current transaction.
  *
  * The context lives in static memory of this backend, never in a GUC, a
- * table or anything else a session can write: the only way in is a function
- * of this file that verified a credential first (act_as today; API keys and
- * sessions later).  So neither SET, set_config() nor a crafted row can forge
- * an actor.
+ * table or anything else a session can write: the only ways in are act_as()
+ * here, which checks the membership and is granted to the gateway only, and
+ * authenticate_api_key() in apikey.c, which verified a key first (sessions
+ * later).  So neither SET, set_config() nor a crafted row can forge an actor.
+ *
+ * Kinds.  A user acts with a role in a company (or in none, to create one);
+ * an API key acts in its company with its scopes and no user and no role, so
+ * current_user_id() is NULL for it and roles.c checks its scopes instead.
  *
  * Lifetime.  The context is cleared when the top-level transaction ends,
  * whether it commits, aborts or is prepared, so it never leaks from one
@@ -24,6 +28,7 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "actloom.h"
@@ -43,6 +48,12 @@ static SubTransactionId ActorSubId = InvalidSubTransactionId;
 static void
 ContextClear(void)
 {
+	int			i;
+
+	for (i = 0; i < Actor.nscopes; i++)
+		pfree(Actor.scopes[i]);
+	if (Actor.scopes)
+		pfree(Actor.scopes);
 	memset(&Actor, 0, sizeof(Actor));
 	ActorSubId = InvalidSubTransactionId;
 }
@@ -130,6 +141,40 @@ ContextSetUser(const pg_uuid_t *user_id, const pg_uuid_t *company_id)
 	ActorSubId = GetCurrentSubTransactionId();
 }
 
+/*
+ * ContextSetApiKey makes an API key the actor (by its row id, which audit
+ * entries record, and its public key id), in its company, with its scopes
+ * (copied).  Only authenticate_api_key() calls it, after verifying
+ * the key.
+ */
+void
+ContextSetApiKey(const pg_uuid_t *api_key, const char *key_id,
+				 const pg_uuid_t *company_id, int nscopes, char **scopes)
+{
+	char	  **copy;
+	int			i;
+
+	if (!IsTransactionState())
+		elog(ERROR, "actor context set outside a transaction");
+	if (strlen(key_id) != APIKEY_ID_LEN)
+		elog(ERROR, "malformed API key id");
+
+	/* Allocate before clearing, so that running out of memory keeps the old actor. */
+	copy = MemoryContextAllocZero(TopMemoryContext, sizeof(char *) * Max(nscopes, 1));
+	for (i = 0; i < nscopes; i++)
+		copy[i] = MemoryContextStrdup(TopMemoryContext, scopes[i]);
+
+	ContextClear();
+	Actor.kind = ACTOR_API_KEY;
+	Actor.has_company = true;
+	Actor.company_id = *company_id;
+	Actor.api_key = *api_key;
+	strlcpy(Actor.key_id, key_id, sizeof(Actor.key_id));
+	Actor.nscopes = nscopes;
+	Actor.scopes = copy;
+	ActorSubId = GetCurrentSubTransactionId();
+}
+
 static Datum
 UuidDatumCopy(const pg_uuid_t *u)
 {
@@ -192,7 +237,8 @@ act_as(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(current_user_id);
 
 /*
- * current_user_id() returns the acting user, or NULL when nobody acts.
+ * current_user_id() returns the acting user, or NULL when nobody acts or an
+ * API key acts.
  */
 Datum
 current_user_id(PG_FUNCTION_ARGS)
@@ -250,4 +296,39 @@ set_client_addr(PG_FUNCTION_ARGS)
 	ClientAddr = MemoryContextAlloc(TopMemoryContext, VARSIZE_ANY(addr));
 	memcpy(ClientAddr, addr, VARSIZE_ANY(addr));
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(current_api_key);
+
+/*
+ * current_api_key() returns the id of the acting API key, or NULL when no
+ * API key acts.
+ */
+Datum
+current_api_key(PG_FUNCTION_ARGS)
+{
+	if (Actor.kind != ACTOR_API_KEY)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(Actor.key_id));
+}
+
+PG_FUNCTION_INFO_V1(current_actor_kind);
+
+/*
+ * current_actor_kind() returns 'user' or 'api_key', or NULL when nobody
+ * acts.
+ */
+Datum
+current_actor_kind(PG_FUNCTION_ARGS)
+{
+	switch (Actor.kind)
+	{
+		case ACTOR_USER:
+			PG_RETURN_TEXT_P(cstring_to_text("user"));
+		case ACTOR_API_KEY:
+			PG_RETURN_TEXT_P(cstring_to_text("api_key"));
+		case ACTOR_NONE:
+			break;
+	}
+	PG_RETURN_NULL();
 }

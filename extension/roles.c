@@ -8,6 +8,11 @@
  * of the call, so a member removed or demoted earlier in the same
  * transaction is refused at once.
  *
+ * An API key has no role: it acts in its own company only, and may do an
+ * action when one of its scopes names the action or its resource ("reports.*"
+ * covers "reports.generate").  The action must still exist in the permission
+ * table, so people and machines share one vocabulary.
+ *
  * The SQL declarations make these functions SECURITY DEFINER with a fixed
  * search_path; the queries below additionally name every relation with its
  * schema.  Plans are prepared once per backend and kept.
@@ -27,7 +32,9 @@ typedef enum RoleVerdict
 	VERDICT_NO_ACTOR,
 	VERDICT_OTHER_COMPANY,
 	VERDICT_NOT_MEMBER,
-	VERDICT_ROLE_TOO_LOW
+	VERDICT_ROLE_TOO_LOW,
+	VERDICT_NO_SCOPE,
+	VERDICT_NO_ROLE
 } RoleVerdict;
 
 typedef struct RoleCheck
@@ -40,22 +47,7 @@ typedef struct RoleCheck
 static SPIPlanPtr MembershipPlan = NULL;
 static SPIPlanPtr ActionPlan = NULL;
 static SPIPlanPtr MinRolePlan = NULL;
-
-static SPIPlanPtr
-RolesPrepare(SPIPlanPtr *slot, const char *query, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
-}
+static SPIPlanPtr ActionExistsPlan = NULL;
 
 /* Copy a text column of the first result row into the caller's context. */
 static char *
@@ -89,10 +81,10 @@ RolesMembership(const pg_uuid_t *company_id, const pg_uuid_t *user_id)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	RolesPrepare(&MembershipPlan,
-				 "SELECT m.role::text FROM actloom.memberships m "
-				 "WHERE m.company_id = $1 AND m.user_id = $2",
-				 2, argtypes);
+	ActloomPrepare(&MembershipPlan,
+				   "SELECT m.role::text FROM actloom.memberships m "
+				   "WHERE m.company_id = $1 AND m.user_id = $2",
+				   2, argtypes);
 	values[0] = UUIDPGetDatum(company_id);
 	values[1] = UUIDPGetDatum(user_id);
 	ret = SPI_execute_plan(MembershipPlan, values, NULL, true, 1);
@@ -102,6 +94,78 @@ RolesMembership(const pg_uuid_t *company_id, const pg_uuid_t *user_id)
 		role = RolesGetText(1, caller);
 	SPI_finish();
 	return role;
+}
+
+/*
+ * RolesScopeCovers says whether an API key scope allows an action: the same
+ * action, or "resource.*" for an action "resource.verb".
+ */
+bool
+RolesScopeCovers(const char *scope, const char *action)
+{
+	size_t		n = strlen(scope);
+
+	if (strcmp(scope, action) == 0)
+		return true;
+	return n >= 3 && scope[n - 1] == '*' && scope[n - 2] == '.' &&
+		strncmp(scope, action, n - 1) == 0;
+}
+
+/*
+ * RolesRequireAction raises 22023 unless the action is in the permission
+ * table.  Its query qualifies every name, since authenticate_api_key() runs
+ * it under the caller's search_path.
+ */
+void
+RolesRequireAction(const char *action)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ActloomPrepare(&ActionExistsPlan,
+				   "SELECT FROM actloom.permissions p WHERE p.action OPERATOR(pg_catalog.=) $1",
+				   1, argtypes);
+	values[0] = CStringGetTextDatum(action);
+	ret = SPI_execute_plan(ActionExistsPlan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "permission lookup failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown action \"%s\"", action),
+				 errhint("The actions are listed in table actloom.permissions.")));
+	SPI_finish();
+}
+
+/* The verdict for an API key actor: its company, and a scope covering the action. */
+static RoleCheck
+RolesEvaluateApiKey(const ActorContext *actor, const pg_uuid_t *company_id,
+					const char *action)
+{
+	RoleCheck	check = {VERDICT_NO_SCOPE, NULL, NULL};
+	int			i;
+
+	if (action == NULL)
+	{
+		check.verdict = VERDICT_NO_ROLE;
+		return check;
+	}
+	RolesRequireAction(action);
+	if (memcmp(&actor->company_id, company_id, sizeof(pg_uuid_t)) != 0)
+	{
+		check.verdict = VERDICT_OTHER_COMPANY;
+		return check;
+	}
+	for (i = 0; i < actor->nscopes; i++)
+		if (RolesScopeCovers(actor->scopes[i], action))
+		{
+			check.verdict = VERDICT_ALLOWED;
+			break;
+		}
+	return check;
 }
 
 /*
@@ -122,6 +186,8 @@ RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_r
 	bool		enough;
 	int			ret;
 
+	if (actor->kind == ACTOR_API_KEY)
+		return RolesEvaluateApiKey(actor, company_id, action);
 	if (actor->kind != ACTOR_USER)
 		return check;
 	if (actor->has_company &&
@@ -135,20 +201,20 @@ RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_r
 		elog(ERROR, "SPI_connect failed");
 
 	if (action)
-		plan = RolesPrepare(&ActionPlan,
-							"SELECT p.min_role::text, m.role::text, m.role >= p.min_role "
-							"FROM actloom.permissions p "
-							"LEFT JOIN actloom.memberships m "
-							"ON m.company_id = $1 AND m.user_id = $2 "
-							"WHERE p.action = $3",
-							3, argtypes);
+		plan = ActloomPrepare(&ActionPlan,
+							  "SELECT p.min_role::text, m.role::text, m.role >= p.min_role "
+							  "FROM actloom.permissions p "
+							  "LEFT JOIN actloom.memberships m "
+							  "ON m.company_id = $1 AND m.user_id = $2 "
+							  "WHERE p.action = $3",
+							  3, argtypes);
 	else
-		plan = RolesPrepare(&MinRolePlan,
-							"SELECT r.need::text, m.role::text, m.role >= r.need "
-							"FROM (SELECT $3::actloom.company_role AS need) r "
-							"LEFT JOIN actloom.memberships m "
-							"ON m.company_id = $1 AND m.user_id = $2",
-							3, argtypes);
+		plan = ActloomPrepare(&MinRolePlan,
+							  "SELECT r.need::text, m.role::text, m.role >= r.need "
+							  "FROM (SELECT $3::actloom.company_role AS need) r "
+							  "LEFT JOIN actloom.memberships m "
+							  "ON m.company_id = $1 AND m.user_id = $2",
+							  3, argtypes);
 
 	values[0] = UUIDPGetDatum(company_id);
 	values[1] = UUIDPGetDatum(&actor->user_id);
@@ -209,6 +275,18 @@ RolesRefuse(const RoleCheck *check, const char *what)
 					 errmsg("permission denied for %s", what),
 					 errdetail("It requires role \"%s\"; the actor has role \"%s\".",
 							   check->required, check->held)));
+			break;
+		case VERDICT_NO_SCOPE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for %s", what),
+					 errdetail("The acting API key has no scope that covers it.")));
+			break;
+		case VERDICT_NO_ROLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for %s", what),
+					 errdetail("An API key acts with scopes, not with a role.")));
 			break;
 	}
 }

@@ -39,8 +39,13 @@ if [ ! -f "$key" ]; then
 	as_pg chmod 600 "$key"
 	echo "created the audit signing key $key"
 fi
+# The master key ring: created once, next to the data directory and not in
+# it, mode 0600, owned by the server's OS user.  Losing it loses every sealed
+# value of the demo.
+keyring_create "$run/keyring"
 if ! as_pg "$PG_BINDIR/pg_ctl" -D "$run/data" status >/dev/null 2>&1; then
-	cluster_start "$run" "$port" -c "actloom.audit_signing_key_file=$key"
+	cluster_start "$run" "$port" -c "actloom.audit_signing_key_file=$key" \
+		-c "actloom.keyring_file=$run/keyring"
 fi
 
 psql() { as_pg "$PG_BINDIR/psql" -h "$sock" -p "$port" -U postgres -X -q "$@"; }
@@ -109,6 +114,26 @@ Then try, in one transaction each:
   SELECT * FROM actloom.company_audit_verify('$acme');
   SELECT * FROM actloom.company_audit_checkpoint('$acme');
   COMMIT;
+
+  -- Adam issues an API key for a reporting job (shown once, stored hashed)
+  BEGIN;
+  SELECT actloom.act_as('$adam', '$acme');
+  SELECT actloom.api_key_create('$acme', 'reporting job', ARRAY['reports.*']);
+  COMMIT;
+  -- ... which a machine then presents
+  BEGIN;
+  SELECT * FROM actloom.authenticate_api_key('<the key>', 'reports.generate');
+  SELECT title FROM reports;                           -- Acme's rows
+  COMMIT;
+
+  -- Passwords (argon2id) and sealed integration secrets
+  SELECT actloom.set_password('$mia', 'a long passphrase');
+  SELECT actloom.verify_password('mia@acme.example', 'a long passphrase');  -- Mia's id
+  BEGIN;
+  SELECT actloom.act_as('$adam', '$acme');
+  SELECT actloom.secret_put('$acme', 'stripe.api_key', 'sk_test_demo');
+  COMMIT;
+  SELECT actloom.secret_get('$acme', 'stripe.api_key');
 
 As an auditor, verify every chain (C, then plain SQL):
 

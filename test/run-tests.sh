@@ -24,8 +24,21 @@ failed=0
 failures=()
 
 # --- pg_regress ----------------------------------------------------------
+# Two key rings outside the data directory: the one the server starts with,
+# and the same keys plus a second, active one, which sql/seal.sql rotates to
+# (it finds the directory in ACTLOOM_TEST_KEYS).
+keys=$work/keys
+mkdir -m 700 "$keys"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$keys"
+keyring_create "$keys/keyring" || exit 1
+(umask 077 && { grep -v '^active' "$keys/keyring"; echo "key 2 $(openssl rand -hex 32)"; echo "active 2"; } \
+	>"$keys/keyring-rotated") || exit 1
+[ "$(id -u)" -eq 0 ] && chown postgres: "$keys/keyring-rotated"
+export ACTLOOM_TEST_KEYS=$keys
+
 port=$(free_port)
-cluster_init "$work/regress" && cluster_start "$work/regress" "$port" -c fsync=off || exit 1
+cluster_init "$work/regress" &&
+	cluster_start "$work/regress" "$port" -c fsync=off -c actloom.keyring_file="$keys/keyring" || exit 1
 
 make --no-print-directory PG_CONFIG="$PG_CONFIG" installcheck \
 	PGHOST="$work/regress/sock" PGPORT="$port" PGUSER=postgres 2>&1 | tee "$work/regress.out"

@@ -53,7 +53,9 @@ CREATE TABLE actloom.users (
 	id			uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	email		actloom.email NOT NULL UNIQUE,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	disabled_at timestamptz
+	disabled_at timestamptz,
+	password_hash text,			-- argon2id PHC string, or an imported bcrypt hash
+	password_changed_at timestamptz
 );
 COMMENT ON TABLE actloom.users IS 'people who can act; read through functions, not directly';
 

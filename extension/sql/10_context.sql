@@ -24,6 +24,19 @@ LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION actloom.current_company() IS
 	'the company the actor acts in, or NULL; row level security keys on it';
 
+CREATE FUNCTION actloom.current_api_key()
+RETURNS text
+AS 'MODULE_PATHNAME', 'current_api_key'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION actloom.current_api_key() IS 'the id of the acting API key, or NULL';
+
+CREATE FUNCTION actloom.current_actor_kind()
+RETURNS text
+AS 'MODULE_PATHNAME', 'current_actor_kind'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION actloom.current_actor_kind() IS
+	'who acts: ''user'', ''api_key'', or NULL when nobody acts';
+
 CREATE FUNCTION actloom.current_role()
 RETURNS actloom.company_role
 LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER

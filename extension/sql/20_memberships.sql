@@ -36,7 +36,7 @@ END
 $$;
 COMMENT ON FUNCTION actloom._actor_user() IS 'internal: the acting user, or 42501';
 
-CREATE FUNCTION actloom.create_user(email text)
+CREATE FUNCTION actloom.create_user(email text, password text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, actloom, pg_temp
@@ -56,13 +56,23 @@ BEGIN
 		RAISE EXCEPTION 'a user with this email address already exists'
 			USING ERRCODE = 'unique_violation';
 	END IF;
-	INSERT INTO actloom.users (email) VALUES (normalized) RETURNING id INTO new_id;
+	-- Without a password the user signs in only through OAuth or SSO.
+	IF password IS NOT NULL THEN
+		PERFORM actloom._password_check_policy(normalized, password);
+	END IF;
+	INSERT INTO actloom.users (email, password_hash, password_changed_at)
+		VALUES (normalized, actloom._password_hash(password),
+				CASE WHEN password IS NOT NULL THEN now() END)
+		RETURNING id INTO new_id;
 	PERFORM actloom._audit_to(actloom.system_chain(), 'user.create', 'user', new_id::text,
-							  jsonb_build_object('email', normalized));
+							  jsonb_build_object('email', normalized)
+							  || CASE WHEN password IS NOT NULL THEN '{"password": true}'::jsonb
+									  ELSE '{}'::jsonb END);
 	RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION actloom.create_user(text) IS 'create a user; the email is stored lower-cased';
+COMMENT ON FUNCTION actloom.create_user(text, text) IS
+	'create a user, with a password or without (OAuth and SSO only); the email is stored lower-cased';
 
 CREATE FUNCTION actloom.create_company(name text)
 RETURNS uuid
@@ -270,7 +280,7 @@ $$;
 COMMENT ON FUNCTION actloom.members(uuid) IS 'the members of a company (permission members.read)';
 
 GRANT EXECUTE ON FUNCTION
-	actloom.create_user(text),
+	actloom.create_user(text, text),
 	actloom.create_company(text),
 	actloom.add_member(uuid, uuid, actloom.company_role),
 	actloom.set_role(uuid, uuid, actloom.company_role),

@@ -8,6 +8,8 @@
 #   cluster_start DIR PORT     start it; sockets in DIR/sock
 #   cluster_stop DIR           stop it, fast; harmless when not running
 #   as_pg CMD...               run CMD as the cluster's OS user
+#   keyring_create FILE        a master key ring with one fresh key, unless
+#                              FILE exists
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 PG_BINDIR=$("$PG_CONFIG" --bindir)
@@ -57,4 +59,23 @@ free_port() {
 		fi
 	done
 	return 1
+}
+
+# A master key ring (see extension/keyring.c for the format) with one fresh
+# 256-bit key, id 1, active: mode 0600, owned by the cluster's OS user, so
+# that the server accepts it.  An existing file is left alone, keys and all.
+keyring_create() {
+	local file=$1
+	[ -e "$file" ] && return 0
+	(
+		umask 077
+		{
+			echo "# actloom master key ring: \"key <id> <64 hex digits>\" lines and one \"active <id>\"."
+			echo "# Keep it outside the data directory, mode 0600; losing it loses every sealed value."
+			echo "key 1 $(openssl rand -hex 32)"
+			echo "active 1"
+		} >"$file.tmp" && mv "$file.tmp" "$file"
+	) || return 1
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$file"
+	return 0
 }
