@@ -54,7 +54,6 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -283,13 +282,13 @@ ApiKeyAttnum(Oid relid, const char *name)
 /*
  * Read the key's row by key id through the unique index, with a fresh
  * snapshot (as a query in a volatile function would), and copy what is
- * needed into the caller's context.  This is the hot path of every machine
+ * needed into the current memory context.  This is the hot path of every machine
  * request, so it reads the index directly instead of running a query; it
  * bypasses no check a query would make, since it is the extension reading
  * its own table.
  */
 static ApiKeyRow
-ApiKeyLookup(const char *key_id, MemoryContext into)
+ApiKeyLookup(const char *key_id)
 {
 	ApiKeyRow	row = {false};
 	Oid			nsp = get_namespace_oid("actloom", false);
@@ -329,7 +328,6 @@ ApiKeyLookup(const char *key_id, MemoryContext into)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
-		MemoryContext old;
 		bytea	   *hash;
 
 		row.found = true;
@@ -340,9 +338,7 @@ ApiKeyLookup(const char *key_id, MemoryContext into)
 		if (isnull || VARSIZE_ANY_EXHDR(hash) != CRYPTO_SHA256_LEN)
 			elog(ERROR, "stored API key hash has the wrong length");
 		memcpy(row.hash, VARDATA_ANY(hash), CRYPTO_SHA256_LEN);
-		old = MemoryContextSwitchTo(into);
 		row.scopes = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, Attrs.scopes, desc, &isnull)));
-		MemoryContextSwitchTo(old);
 		heap_getattr(tuple, Attrs.revoked_at, desc, &isnull);
 		row.revoked = !isnull;
 		d = heap_getattr(tuple, Attrs.expires_at, desc, &isnull);
@@ -424,7 +420,6 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	char		key_id[APIKEY_ID_LEN + 1];
 	uint8		hash[CRYPTO_SHA256_LEN];
 	char	   *required = NULL;
-	MemoryContext caller = CurrentMemoryContext;
 	ApiKeyRow	row;
 	bool		match;
 	char	  **scopes;
@@ -459,7 +454,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	key_id[APIKEY_ID_LEN] = '\0';
 	CryptoSha256(key, len, hash);
 
-	row = ApiKeyLookup(key_id, caller);
+	row = ApiKeyLookup(key_id);
 	/* An unknown id is compared too, so that it costs what a wrong secret costs. */
 	match = CryptoEqual(hash, row.found ? row.hash : NoHash, CRYPTO_SHA256_LEN);
 	CryptoWipe(hash, sizeof(hash));
@@ -472,12 +467,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	if (row.expired)
 		ApiKeyRefuse(key_id, "expired");
 
-	{
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		nscopes = ApiKeyScopes(row.scopes, &scopes);
-		MemoryContextSwitchTo(old);
-	}
+	nscopes = ApiKeyScopes(row.scopes, &scopes);
 	if (row.stale)
 		ApiKeyTouch(key_id);
 
