@@ -461,6 +461,13 @@ SealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	out = (uint8 *) VARDATA(result);
 
 	dk = SealDataKey(company, true);
+	if (dk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create the data key of company %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(company)))),
+				 errdetail("Another transaction created it, and this one cannot see it."),
+				 errhint("Retry the transaction.")));
 	out[0] = SEAL_VERSION;
 	SealPutUint32(out + 1, (uint32) dk->key_id);
 	CryptoRandom(out + 5, CRYPTO_NONCE_LEN);
