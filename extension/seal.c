@@ -37,6 +37,12 @@
  * transaction sees the change, so a shredded key is forgotten everywhere.
  * Keys this backend created are also forgotten when the creating
  * (sub)transaction aborts, since their row is gone.
+ *
+ * Privileges.  seal() and unseal() are not SECURITY DEFINER, since a SET
+ * search_path clause would cost more than the cipher: EXECUTE is granted to
+ * the gateway only, they check that the actor acts in the company, and they
+ * read and create data keys as the extension's owner (ActloomBecomeOwner)
+ * with queries that qualify every name and operator.
  */
 #include "postgres.h"
 
