@@ -54,8 +54,8 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -254,10 +254,15 @@ typedef struct ApiKeyRow
 	Datum		scopes;			/* text[] */
 } ApiKeyRow;
 
-/* Attribute numbers of actloom.api_keys, looked up once per table. */
-typedef struct ApiKeyAttrs
+/*
+ * Where actloom.api_keys is: its OID, its key id index, and its column
+ * numbers, looked up once and forgotten whenever the table's relcache entry
+ * is invalidated (ALTER, DROP EXTENSION, ...).
+ */
+typedef struct ApiKeyTable
 {
-	Oid			relid;
+	Oid			relid;			/* InvalidOid: look it up */
+	Oid			indexid;
 	AttrNumber	id;
 	AttrNumber	key_id;
 	AttrNumber	company_id;
@@ -266,9 +271,17 @@ typedef struct ApiKeyAttrs
 	AttrNumber	expires_at;
 	AttrNumber	revoked_at;
 	AttrNumber	last_used_at;
-} ApiKeyAttrs;
+} ApiKeyTable;
 
-static ApiKeyAttrs Attrs = {InvalidOid};
+static ApiKeyTable Table = {InvalidOid};
+static bool TableCallbackRegistered = false;
+
+static void
+ApiKeyRelcacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == Table.relid || relid == Table.indexid)
+		Table.relid = InvalidOid;
+}
 
 static AttrNumber
 ApiKeyAttnum(Oid relid, const char *name)
@@ -280,21 +293,50 @@ ApiKeyAttnum(Oid relid, const char *name)
 	return attnum;
 }
 
+/* Fill Table, unless it is current. */
+static void
+ApiKeyFindTable(void)
+{
+	Oid			nsp;
+	Oid			relid;
+	Oid			indexid;
+
+	if (OidIsValid(Table.relid))
+		return;
+	if (!TableCallbackRegistered)
+	{
+		CacheRegisterRelcacheCallback(ApiKeyRelcacheCallback, (Datum) 0);
+		TableCallbackRegistered = true;
+	}
+	nsp = get_namespace_oid("actloom", false);
+	relid = get_relname_relid("api_keys", nsp);
+	indexid = get_relname_relid("api_keys_key_id_key", nsp);
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table actloom.api_keys or its index api_keys_key_id_key is missing");
+	Table.indexid = indexid;
+	Table.id = ApiKeyAttnum(relid, "id");
+	Table.key_id = ApiKeyAttnum(relid, "key_id");
+	Table.company_id = ApiKeyAttnum(relid, "company_id");
+	Table.key_hash = ApiKeyAttnum(relid, "key_hash");
+	Table.scopes = ApiKeyAttnum(relid, "scopes");
+	Table.expires_at = ApiKeyAttnum(relid, "expires_at");
+	Table.revoked_at = ApiKeyAttnum(relid, "revoked_at");
+	Table.last_used_at = ApiKeyAttnum(relid, "last_used_at");
+	Table.relid = relid;
+}
+
 /*
- * Read the key's row by key id through the unique index, with a fresh
- * snapshot (as a query in a volatile function would), and copy what is
- * needed into the caller's context.  This is the hot path of every machine
+ * Read the key's row by key id through the unique index, with the snapshot
+ * of the statement that calls us, and copy what is needed into the current
+ * memory context.  This is the hot path of every machine
  * request, so it reads the index directly instead of running a query; it
  * bypasses no check a query would make, since it is the extension reading
  * its own table.
  */
 static ApiKeyRow
-ApiKeyLookup(const char *key_id, MemoryContext into)
+ApiKeyLookup(const char *key_id)
 {
 	ApiKeyRow	row = {false};
-	Oid			nsp = get_namespace_oid("actloom", false);
-	Oid			relid = get_relname_relid("api_keys", nsp);
-	Oid			indexid = get_relname_relid("api_keys_key_id_key", nsp);
 	Relation	rel;
 	TupleDesc	desc;
 	ScanKeyData skey;
@@ -305,49 +347,45 @@ ApiKeyLookup(const char *key_id, MemoryContext into)
 	Datum		d;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "table actloom.api_keys or its index api_keys_key_id_key is missing");
-	if (Attrs.relid != relid)
+	/*
+	 * Taking the lock processes invalidations, which may forget what
+	 * ApiKeyFindTable found (the table was altered meanwhile): look again.
+	 */
+	for (;;)
 	{
-		Attrs.id = ApiKeyAttnum(relid, "id");
-		Attrs.key_id = ApiKeyAttnum(relid, "key_id");
-		Attrs.company_id = ApiKeyAttnum(relid, "company_id");
-		Attrs.key_hash = ApiKeyAttnum(relid, "key_hash");
-		Attrs.scopes = ApiKeyAttnum(relid, "scopes");
-		Attrs.expires_at = ApiKeyAttnum(relid, "expires_at");
-		Attrs.revoked_at = ApiKeyAttnum(relid, "revoked_at");
-		Attrs.last_used_at = ApiKeyAttnum(relid, "last_used_at");
-		Attrs.relid = relid;
-	}
+		Oid			relid;
 
-	/* The column is COLLATE "C", as ScanKeyInit assumes; systable scans take heap column numbers. */
-	ScanKeyInit(&skey, Attrs.key_id, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key_id));
-	rel = table_open(relid, AccessShareLock);
+		ApiKeyFindTable();
+		relid = Table.relid;
+		rel = table_open(relid, AccessShareLock);
+		if (Table.relid == relid)
+			break;
+		table_close(rel, AccessShareLock);
+	}
 	desc = RelationGetDescr(rel);
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	scan = systable_beginscan(rel, indexid, true, snapshot, 1, &skey);
+	/* The column is COLLATE "C", as ScanKeyInit assumes; systable scans take heap column numbers. */
+	ScanKeyInit(&skey, Table.key_id, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key_id));
+	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	scan = systable_beginscan(rel, Table.indexid, true, snapshot, 1, &skey);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
-		MemoryContext old;
 		bytea	   *hash;
 
 		row.found = true;
-		memcpy(&row.id, DatumGetUUIDP(heap_getattr(tuple, Attrs.id, desc, &isnull)), sizeof(pg_uuid_t));
-		memcpy(&row.company, DatumGetUUIDP(heap_getattr(tuple, Attrs.company_id, desc, &isnull)),
+		memcpy(&row.id, DatumGetUUIDP(heap_getattr(tuple, Table.id, desc, &isnull)), sizeof(pg_uuid_t));
+		memcpy(&row.company, DatumGetUUIDP(heap_getattr(tuple, Table.company_id, desc, &isnull)),
 			   sizeof(pg_uuid_t));
-		hash = DatumGetByteaPP(heap_getattr(tuple, Attrs.key_hash, desc, &isnull));
+		hash = DatumGetByteaPP(heap_getattr(tuple, Table.key_hash, desc, &isnull));
 		if (isnull || VARSIZE_ANY_EXHDR(hash) != CRYPTO_SHA256_LEN)
 			elog(ERROR, "stored API key hash has the wrong length");
 		memcpy(row.hash, VARDATA_ANY(hash), CRYPTO_SHA256_LEN);
-		old = MemoryContextSwitchTo(into);
-		row.scopes = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, Attrs.scopes, desc, &isnull)));
-		MemoryContextSwitchTo(old);
-		heap_getattr(tuple, Attrs.revoked_at, desc, &isnull);
+		row.scopes = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, Table.scopes, desc, &isnull)));
+		heap_getattr(tuple, Table.revoked_at, desc, &isnull);
 		row.revoked = !isnull;
-		d = heap_getattr(tuple, Attrs.expires_at, desc, &isnull);
+		d = heap_getattr(tuple, Table.expires_at, desc, &isnull);
 		row.expired = !isnull && DatumGetTimestampTz(d) <= now;
-		d = heap_getattr(tuple, Attrs.last_used_at, desc, &isnull);
+		d = heap_getattr(tuple, Table.last_used_at, desc, &isnull);
 		row.stale = isnull || DatumGetTimestampTz(d) < now - 60 * USECS_PER_SEC;
 	}
 	systable_endscan(scan);
@@ -424,7 +462,6 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	char		key_id[APIKEY_ID_LEN + 1];
 	uint8		hash[CRYPTO_SHA256_LEN];
 	char	   *required = NULL;
-	MemoryContext caller = CurrentMemoryContext;
 	ApiKeyRow	row;
 	bool		match;
 	char	  **scopes;
@@ -459,7 +496,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	key_id[APIKEY_ID_LEN] = '\0';
 	CryptoSha256(key, len, hash);
 
-	row = ApiKeyLookup(key_id, caller);
+	row = ApiKeyLookup(key_id);
 	/* An unknown id is compared too, so that it costs what a wrong secret costs. */
 	match = CryptoEqual(hash, row.found ? row.hash : NoHash, CRYPTO_SHA256_LEN);
 	CryptoWipe(hash, sizeof(hash));
@@ -472,12 +509,7 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 	if (row.expired)
 		ApiKeyRefuse(key_id, "expired");
 
-	{
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		nscopes = ApiKeyScopes(row.scopes, &scopes);
-		MemoryContextSwitchTo(old);
-	}
+	nscopes = ApiKeyScopes(row.scopes, &scopes);
 	if (row.stale)
 		ApiKeyTouch(key_id);
 

@@ -37,6 +37,12 @@
  * transaction sees the change, so a shredded key is forgotten everywhere.
  * Keys this backend created are also forgotten when the creating
  * (sub)transaction aborts, since their row is gone.
+ *
+ * Privileges.  seal() and unseal() are not SECURITY DEFINER, since a SET
+ * search_path clause would cost more than the cipher: EXECUTE is granted to
+ * the gateway only, they check that the actor acts in the company, and they
+ * read and create data keys as the extension's owner (ActloomBecomeOwner)
+ * with queries that qualify every name and operator.
  */
 #include "postgres.h"
 
@@ -461,6 +467,13 @@ SealValue(const pg_uuid_t *company, SealKind kind, const char *purpose,
 	out = (uint8 *) VARDATA(result);
 
 	dk = SealDataKey(company, true);
+	if (dk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create the data key of company %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(company)))),
+				 errdetail("Another transaction created it, and this one cannot see it."),
+				 errhint("Retry the transaction.")));
 	out[0] = SEAL_VERSION;
 	SealPutUint32(out + 1, (uint32) dk->key_id);
 	CryptoRandom(out + 5, CRYPTO_NONCE_LEN);

@@ -39,7 +39,8 @@ my @plaintexts = (
 	'AlicePlaintextPw-1', 'WrongPlaintextPw-2', 'NobodyPlaintextPw-3', 'Short7!',
 	'BobPlaintextPw-4', 'xxlog.bobxx', 'rasmuslerdorf', 'SecretValuePlaintext-5',
 	'SealedPlaintext-6', 'SecretValuePlaintext-7', 'ImportedHashPlaintext-8',
-	'BCryptRequires22Chrcte', 'vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a');
+	'BCryptRequires22Chrcte', 'vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a',
+	'SecretValuePlaintext-9');
 
 my ($rc, $out, $err) = $node->psql('postgres', q{
 \set VERBOSITY terse
@@ -70,18 +71,27 @@ ROLLBACK TO a;
 SELECT actloom.secret_put(:'c', 'Bad Name', 'SecretValuePlaintext-7');
 ROLLBACK TO a;
 SELECT actloom.api_key_create(:'c', 'ci', ARRAY['reports.read']) AS key \gset
+SELECT actloom.api_key_create(:'c', 'doomed', ARRAY['reports.read']) AS doomed \gset
+SELECT count(*) > 0 AS listed FROM actloom.api_keys(:'c');
+SELECT actloom.api_key_revoke(substr(:'doomed', 5, 12));
+SELECT actloom.secret_put(:'c', 'okta', 'SecretValuePlaintext-9');
+SELECT count(*) = 2 AS names FROM actloom.secret_names(:'c');
+SELECT actloom.secret_delete(:'c', 'okta');
 COMMIT;
+SELECT * FROM actloom.authenticate_api_key(:'doomed');
 SELECT key_id = substr(:'key', 5, 12) AS key_in FROM actloom.authenticate_api_key(:'key');
 SELECT * FROM actloom.authenticate_api_key(:'key', 'members.invite');
 SELECT * FROM actloom.authenticate_api_key(left(:'key', 65) || 'x');
 SELECT * FROM actloom.authenticate_api_key(left(:'key', 17) || repeat('A', 43) || right(:'key', 6));
 \echo KEY=:key
+\echo DOOMED=:doomed
 }, extra_params => [ '-U', 'app' ], on_error_stop => 0);
 
 like($out, qr/^t$/m, 'the workload ran');
-my ($key) = $out =~ /KEY=(alk_\S+)/;
+my ($key) = $out =~ /^KEY=(alk_\S+)/m;
+my ($doomed) = $out =~ /^DOOMED=(alk_\S+)/m;
 ok(defined $key && length($key) == 66, 'an API key was issued') or BAIL_OUT('no API key');
-is(() = $out =~ /^t$/mg, 7, 'every check of the workload held');
+is(() = $out =~ /^t$/mg, 9, 'every check of the workload held');
 like($err, qr/password is too short/, 'the application saw its errors');
 
 # The documented format, with zlib's crc32: the issued key checks out, and a
@@ -108,7 +118,8 @@ like($log, qr/superuser-statement-marker/, 'the server does log statements');
 like($log, qr/ERROR:  password is too short/, 'and the application\'s errors');
 like($log, qr/DETAIL:  API key: malformed key: bad checksum\./, 'and why a key was refused');
 like($log, qr/DETAIL:  API key [0-9A-Za-z]{12}: wrong secret\./, 'with the key id only');
-my @secrets = (@plaintexts, $key, substr($key, 17, 43), $forged);
+like($log, qr/DETAIL:  API key [0-9A-Za-z]{12}: revoked\./, 'also for a revoked key');
+my @secrets = (@plaintexts, $key, substr($key, 17, 43), $forged, $doomed, substr($doomed, 17, 43));
 for my $i (0 .. $#secrets)
 {
 	unlike($log, qr/\Q$secrets[$i]\E/, "secret " . ($i + 1) . " of " . scalar(@secrets) . " is not in the log");
