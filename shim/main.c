@@ -170,7 +170,9 @@ on_tick(h2o_timeout_entry_t *entry)
     pthread_mutex_lock(&t->stats_lock);
     db_pool_stats(t->db, &t->stats);
     pthread_mutex_unlock(&t->stats_lock);
-    if (t->shutting_down && (t->inflight == 0 || now - t->shutdown_at_ms > shim.cfg->request_timeout_ms)) {
+    /* A request in flight may still wait for a connection, then run: both timeouts bound it. */
+    if (t->shutting_down && (t->inflight == 0 || now - t->shutdown_at_ms > shim.cfg->request_timeout_ms +
+                                                                           2 * shim.cfg->db_query_timeout_ms)) {
         t->done = 1;
         return;
     }

@@ -2,7 +2,7 @@
 # its own flags (it is a program, not a server module), next to the PGXS
 # build of the extension.  Included by the top Makefile after PGXS.
 #
-#   make                 also builds actloom-shim and the unit test programs
+#   make                 also builds shim/build/actloom-shim and the unit test programs
 #   make install         also installs actloom-shim into pg_config's bindir
 #   make SANITIZE=1      builds them with AddressSanitizer and UBSan
 
@@ -13,7 +13,8 @@ SHIM_OBJS = $(patsubst shim/%.c,$(SHIM_OBJDIR)/%.o,$(SHIM_SRCS))
 SHIM_LIB_OBJS = $(filter-out $(SHIM_OBJDIR)/main.o,$(SHIM_OBJS))
 SHIM_UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 SHIM_UNIT_BINS = $(patsubst test/unit/%.c,$(SHIM_OBJDIR)/unit/%,$(SHIM_UNIT_SRCS))
-SHIM_BIN = actloom-shim
+# The binary lives beside its objects, so that switching SANITIZE relinks it.
+SHIM_BIN = $(SHIM_OBJDIR)/actloom-shim
 
 SHIM_PKGS = libh2o-evloop libpq libcurl jansson yaml-0.1 zlib
 SHIM_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -45,6 +46,6 @@ $(SHIM_OBJDIR)/unit/%: test/unit/%.c test/unit/unit.h $(SHIM_LIB_OBJS)
 	$(CC) $(SHIM_CFLAGS) -Itest/unit $(SHIM_LDFLAGS) -o $@ $< $(SHIM_LIB_OBJS) $(SHIM_LDLIBS)
 
 install-shim: $(SHIM_BIN)
-	$(INSTALL_PROGRAM) $(SHIM_BIN) '$(DESTDIR)$(bindir)/$(SHIM_BIN)'
+	$(INSTALL_PROGRAM) $(SHIM_BIN) '$(DESTDIR)$(bindir)/actloom-shim'
 
-EXTRA_CLEAN += $(SHIM_BIN) shim/build shim/build-san
+EXTRA_CLEAN += shim/build shim/build-san

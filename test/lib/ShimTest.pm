@@ -155,6 +155,8 @@ sub start_shim
 	{
 		open STDOUT, '>>', $self->{access} or die $!;
 		open STDERR, '>>', $self->{log} or die $!;
+		$ENV{LSAN_OPTIONS} = "suppressions=$ENV{TESTDIR}/lib/lsan.supp:print_suppressions=0";
+		$ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=0';
 		exec('actloom-shim', '--config', $self->{config_path}) or POSIX::_exit(127);
 	}
 	$self->{shim_pid} = $pid;

@@ -95,7 +95,7 @@ for my $i (1 .. 4)
 	if ($kid == 0)
 	{
 		$t->{shim_pid} = undef;
-		my $res = $t->request('POST', '/v1/nap', key => $key, json => { seconds => 1 });
+		my $res = $t->request('POST', '/v1/nap', key => $key, json => { seconds => 0.8 });
 		open my $fh, '>', "$dir/inflight-$i" or die;
 		print $fh $res->{status};
 		close $fh;
@@ -103,7 +103,13 @@ for my $i (1 .. 4)
 	}
 	push @kids, $kid;
 }
-sleep 0.4;
+# Wait until they are in the database, not merely forked.
+for (1 .. 200)
+{
+	last if $t->psql(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%public.nap%' AND state = 'active'}) >= 2;
+	sleep 0.025;
+}
+sleep 0.2;
 my $exit = $t->stop_shim;
 waitpid($_, 0) for @kids;
 is($exit, 0, 'SIGTERM: exit 0');
