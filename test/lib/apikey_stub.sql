@@ -90,6 +90,7 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION actloom.authenticate_api_key(text, text), actloom.api_key_revoke(text),
 	actloom.api_key_create(uuid, text, text[], timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION actloom.authenticate_api_key(text, text) TO actloom_gateway;
+GRANT EXECUTE ON FUNCTION actloom.authenticate_api_key(text, text),
+	actloom.api_key_create(uuid, text, text[], timestamptz), actloom.api_key_revoke(text) TO actloom_gateway;
 END
 $stub$;
