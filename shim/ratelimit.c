@@ -144,7 +144,8 @@ rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key,
         struct rl_verdict *out)
 {
     uint64_t now = now_ms * 1000;
-    uint64_t interval = (uint64_t)rc->period * 1000000 / rc->limit;
+    /* At least a microsecond apart, or tau would be 0 and every burst refused. */
+    uint64_t interval = (uint64_t)rc->period * 1000000 / rc->limit ? (uint64_t)rc->period * 1000000 / rc->limit : 1;
     uint64_t tau = interval * (rc->burst - 1);
     uint64_t hash = rl_hash(key, keylen, rl_hash(rc->name, strlen(rc->name), 0)) | 1;
     size_t bucket = (size_t)(hash >> 1) % t->nbuckets;
@@ -152,8 +153,6 @@ rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key,
     struct rl_entry *slots = &t->slots[bucket * RL_WAYS], *e = NULL, *victim = NULL;
     uint64_t tat;
 
-    if (interval == 0)
-        interval = 1;
     pthread_mutex_lock(lock);
     for (int i = 0; i < RL_WAYS; i++) {
         struct rl_entry *s = &slots[i];

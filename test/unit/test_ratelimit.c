@@ -46,6 +46,17 @@ main(void)
     rl_state_header(&rc, &v, buf, sizeof(buf));
     CHECK(strcmp(buf, "\"test\";r=2;t=1") == 0, "RateLimit value");
 
+    /* a limit above a million a second still allows its burst */
+    {
+        struct config_rate_class fast = {"fast", 100000000, 1, 1000, RL_KEY_API_KEY};
+        int ok = 0;
+        for (int i = 0; i < 1000; i++) {
+            rl_take(t, &fast, "f", 1, 1500000, &v);
+            ok += v.allowed;
+        }
+        CHECK(ok == 1000, "a very high rate keeps its burst");
+    }
+
     /* bounded memory: a flood of keys never grows the table */
     for (int i = 0; i < 100000; i++) {
         char key[32];
