@@ -167,6 +167,7 @@ on_tick(h2o_timeout_entry_t *entry)
     uint64_t now = h2o_now(t->loop);
 
     db_pool_tick(t->db, now);
+    reply_flush_log(t);
     pthread_mutex_lock(&t->stats_lock);
     db_pool_stats(t->db, &t->stats);
     pthread_mutex_unlock(&t->stats_lock);
@@ -186,6 +187,7 @@ worker_main(void *arg)
 
     while (!t->done)
         h2o_evloop_run(t->loop, INT32_MAX);
+    reply_flush_log(t);
     db_pool_destroy(t->db);
     t->db = NULL;
     return NULL;
@@ -211,6 +213,8 @@ init_worker(struct shim_thread *t, unsigned index)
     t->queue = h2o_multithread_create_queue(t->loop);
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
     pthread_mutex_init(&t->stats_lock, NULL);
+    if ((t->metrics = metrics_create()) == NULL || (t->log_buf = malloc(REPLY_LOG_BUFFER)) == NULL)
+        return -1;
     if (RAND_bytes((unsigned char *)&t->request_prefix, sizeof(t->request_prefix)) != 1)
         return -1;
     if ((t->db = db_pool_create(t->loop, shim.cfg)) == NULL)
@@ -349,7 +353,6 @@ main(int argc, char **argv)
     pthread_mutex_init(&shim.lock, NULL);
     shim_policy_replace(policy);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    metrics_init();
     if ((shim.rl = rl_create(cfg->rl_max_entries)) == NULL) {
         LOG_ERROR("out of memory for %zu rate-limit entries", cfg->rl_max_entries);
         return 1;
@@ -416,6 +419,15 @@ main(int argc, char **argv)
     for (unsigned i = 0; i < shim.nthreads; i++)
         pthread_join(shim.threads[i].tid, NULL);
     registry_stop();
+    for (unsigned i = 0; i < shim.nthreads; i++) {
+        metrics_destroy(shim.threads[i].metrics);
+        free(shim.threads[i].log_buf);
+    }
+    free(shim.threads);
+    shim_policy_free_all();
+    rl_destroy(shim.rl);
+    config_free(cfg);
+    free(cfg);
     LOG_INFO("stopped");
     return 0;
 }

@@ -1,7 +1,6 @@
 /*
  * metrics.c: request counters, a latency histogram and rate-limit refusals
- * (metrics.h).  One mutex guards the series tables; it is held for a short
- * scan, never across I/O.  Histogram buckets are atomics.
+ * (metrics.h).
  */
 #include "metrics.h"
 
@@ -23,73 +22,93 @@ struct series {
     unsigned long long count;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct series series[METRICS_MAX_SERIES];
-static size_t nseries;
-static struct {
+struct limited {
     char name[32];
     unsigned long long count;
-} limited[CLASSES_MAX];
-static size_t nlimited;
-static unsigned long long buckets[NBUCKETS + 1];
-static unsigned long long duration_sum_us;
+};
 
-void
-metrics_init(void)
+struct metrics {
+    pthread_mutex_t lock;
+    struct series series[METRICS_MAX_SERIES];
+    size_t nseries;
+    struct limited limited[CLASSES_MAX];
+    size_t nlimited;
+    unsigned long long buckets[NBUCKETS + 1];
+    unsigned long long duration_sum_us;
+};
+
+struct metrics *
+metrics_create(void)
 {
-    pthread_mutex_lock(&lock);
-    nseries = 0;
-    nlimited = 0;
-    pthread_mutex_unlock(&lock);
+    struct metrics *m = calloc(1, sizeof(*m));
+
+    if (m != NULL)
+        pthread_mutex_init(&m->lock, NULL);
+    return m;
 }
 
 void
-metrics_request(const char *route, int status, uint64_t duration_ns)
+metrics_destroy(struct metrics *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* The series of (route, status) in a table, added when new; NULL when full. */
+static struct series *
+find_series(struct series *table, size_t *n, size_t cap, const char *route, int status)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (table[i].status == status && strcmp(table[i].route, route) == 0)
+            return &table[i];
+    if (*n == cap)
+        return NULL;
+    snprintf(table[*n].route, ROUTE_MAX, "%s", route);
+    table[*n].status = status;
+    table[*n].count = 0;
+    return &table[(*n)++];
+}
+
+void
+metrics_request(struct metrics *m, const char *route, int status, uint64_t duration_ns)
 {
     double seconds = (double)duration_ns / 1e9;
-    size_t b = 0, i;
+    size_t b = 0;
+    struct series *s;
 
     while (b < NBUCKETS && seconds > bucket_bounds[b])
         b++;
-    __atomic_fetch_add(&buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&duration_sum_us, duration_ns / 1000, __ATOMIC_RELAXED);
-
-    pthread_mutex_lock(&lock);
-    for (i = 0; i < nseries; i++)
-        if (series[i].status == status && strcmp(series[i].route, route) == 0)
-            break;
-    if (i == nseries) {
-        if (nseries == METRICS_MAX_SERIES - 1)
-            route = "other";
-        for (i = 0; i < nseries; i++)
-            if (series[i].status == status && strcmp(series[i].route, route) == 0)
-                break;
-        if (i == nseries) {
-            snprintf(series[i].route, ROUTE_MAX, "%s", route);
-            series[i].status = status;
-            nseries++;
-        }
-    }
-    series[i].count++;
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_lock(&m->lock);
+    m->buckets[b]++;
+    m->duration_sum_us += duration_ns / 1000;
+    /* The last slot is kept for "other". */
+    s = find_series(m->series, &m->nseries, METRICS_MAX_SERIES - 1, route, status);
+    if (s == NULL)
+        s = find_series(m->series, &m->nseries, METRICS_MAX_SERIES, "other", status);
+    if (s != NULL)
+        s->count++;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void
-metrics_rate_limited(const char *class_name)
+metrics_rate_limited(struct metrics *m, const char *class_name)
 {
     size_t i;
 
-    pthread_mutex_lock(&lock);
-    for (i = 0; i < nlimited; i++)
-        if (strcmp(limited[i].name, class_name) == 0)
+    pthread_mutex_lock(&m->lock);
+    for (i = 0; i < m->nlimited; i++)
+        if (strcmp(m->limited[i].name, class_name) == 0)
             break;
-    if (i == nlimited && nlimited < CLASSES_MAX) {
-        snprintf(limited[i].name, sizeof(limited[i].name), "%s", class_name);
-        nlimited++;
+    if (i == m->nlimited && m->nlimited < CLASSES_MAX) {
+        snprintf(m->limited[i].name, sizeof(m->limited[i].name), "%s", class_name);
+        m->limited[i].count = 0;
+        m->nlimited++;
     }
-    if (i < nlimited)
-        limited[i].count++;
-    pthread_mutex_unlock(&lock);
+    if (i < m->nlimited)
+        m->limited[i].count++;
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* Appends to a growing buffer; on allocation failure the text is cut short. */
@@ -123,38 +142,66 @@ bprintf(struct buf *b, const char *fmt, ...)
 }
 
 char *
-metrics_render(size_t *len)
+metrics_render(struct metrics *const *all, size_t n, size_t *len)
 {
     struct buf b = {malloc(4096), 0, 4096};
+    struct metrics *sum = metrics_create();
     unsigned long long cumulative = 0;
 
-    if (b.data == NULL)
+    if (b.data == NULL || sum == NULL) {
+        free(b.data);
+        metrics_destroy(sum);
         return NULL;
+    }
     b.data[0] = '\0';
+    for (size_t t = 0; t < n; t++) {
+        struct metrics *m = all[t];
+        pthread_mutex_lock(&m->lock);
+        for (size_t i = 0; i < m->nseries; i++) {
+            struct series *s = find_series(sum->series, &sum->nseries, METRICS_MAX_SERIES, m->series[i].route,
+                                           m->series[i].status);
+            if (s != NULL)
+                s->count += m->series[i].count;
+        }
+        for (size_t i = 0; i < m->nlimited; i++) {
+            size_t j;
+            for (j = 0; j < sum->nlimited && strcmp(sum->limited[j].name, m->limited[i].name) != 0; j++)
+                ;
+            if (j == sum->nlimited && j < CLASSES_MAX)
+                sum->limited[sum->nlimited++] = (struct limited){.count = 0};
+            if (j < sum->nlimited) {
+                memcpy(sum->limited[j].name, m->limited[i].name, sizeof(sum->limited[j].name));
+                sum->limited[j].count += m->limited[i].count;
+            }
+        }
+        for (size_t i = 0; i <= NBUCKETS; i++)
+            sum->buckets[i] += m->buckets[i];
+        sum->duration_sum_us += m->duration_sum_us;
+        pthread_mutex_unlock(&m->lock);
+    }
+
     bprintf(&b, "# HELP actloom_http_requests_total Requests answered, by route and status.\n"
                 "# TYPE actloom_http_requests_total counter\n");
-    pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < nseries; i++)
-        bprintf(&b, "actloom_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", series[i].route,
-                series[i].status, series[i].count);
+    for (size_t i = 0; i < sum->nseries; i++)
+        bprintf(&b, "actloom_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", sum->series[i].route,
+                sum->series[i].status, sum->series[i].count);
     bprintf(&b, "# HELP actloom_rate_limited_total Requests refused by a rate limit, by class.\n"
                 "# TYPE actloom_rate_limited_total counter\n");
-    for (size_t i = 0; i < nlimited; i++)
-        bprintf(&b, "actloom_rate_limited_total{class=\"%s\"} %llu\n", limited[i].name, limited[i].count);
-    pthread_mutex_unlock(&lock);
+    for (size_t i = 0; i < sum->nlimited; i++)
+        bprintf(&b, "actloom_rate_limited_total{class=\"%s\"} %llu\n", sum->limited[i].name, sum->limited[i].count);
     bprintf(&b, "# HELP actloom_http_request_duration_seconds Time from request to response.\n"
                 "# TYPE actloom_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i <= NBUCKETS; i++) {
-        cumulative += __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
+        cumulative += sum->buckets[i];
         if (i < NBUCKETS)
             bprintf(&b, "actloom_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_bounds[i],
                     cumulative);
         else
             bprintf(&b, "actloom_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
     }
-    bprintf(&b, "actloom_http_request_duration_seconds_sum %.6f\n",
-            (double)__atomic_load_n(&duration_sum_us, __ATOMIC_RELAXED) / 1e6);
+    bprintf(&b, "actloom_http_request_duration_seconds_sum %.6f\n", (double)sum->duration_sum_us / 1e6);
     bprintf(&b, "actloom_http_request_duration_seconds_count %llu\n", cumulative);
+    metrics_destroy(sum);
     *len = b.len;
     return b.data;
 }

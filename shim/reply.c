@@ -1,9 +1,11 @@
 /*
  * reply.c: responses, security headers, the access log (reply.h).
  *
- * The access log line is built with jansson, so that every value is escaped
- * as JSON; it holds the route template, never the raw path or query, and
- * the actor's public id, never a credential.
+ * The access log line holds the route template, never the raw path or
+ * query, and the actor's public id, never a credential; every value is
+ * escaped as a JSON string.  Lines collect in a per-thread buffer written
+ * with one write(2) when it fills and at every tick (50 ms), so a line is
+ * never split and a burst of requests costs few system calls.
  */
 #include "reply.h"
 
@@ -26,8 +28,6 @@ on_dispose(void *p)
 
     if (r->job != NULL)
         db_detach(r->job);
-    if (r->policy != NULL)
-        shim_policy_release(r->policy);
     if (r->registry != NULL)
         registry_release(r->registry);
     r->thread->inflight--;
@@ -52,7 +52,7 @@ reply_begin(h2o_req_t *req, struct shim_thread *thread, int on_metrics_listener)
     thread->inflight++;
     snprintf(r->request_id, sizeof(r->request_id), "%08x%012llx", thread->request_prefix,
              (unsigned long long)++thread->request_counter);
-    r->policy = shim_policy_acquire();
+    r->policy = shim_policy_current();
 
     /* Several X-Forwarded-For headers count as one list, in order. */
     for (cursor = -1; (cursor = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, cursor)) != -1;)
@@ -89,38 +89,81 @@ reply_header(struct shim_req *r, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, n, nlen, 1, NULL, v, vlen);
 }
 
+void
+reply_flush_log(struct shim_thread *thread)
+{
+    size_t done = 0;
+
+    while (done < thread->log_len) {
+        ssize_t n = write(STDOUT_FILENO, thread->log_buf + done, thread->log_len - done);
+        if (n <= 0)
+            break; /* the log is gone: nothing sensible to do but drop it */
+        done += (size_t)n;
+    }
+    thread->log_len = 0;
+}
+
+/* Appends s as a JSON string; bytes outside printable ASCII are escaped. */
+static size_t
+put_json_string(char *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    out[n++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = hex[c >> 4];
+            out[n + 5] = hex[c & 15];
+            n += 6;
+        } else
+            out[n++] = (char)c;
+    }
+    out[n++] = '"';
+    return n;
+}
+
 static void
 access_log(struct shim_req *r, int status, uint64_t duration_ns)
 {
-    char when[80];
+    struct shim_thread *t = r->thread;
+    const char *fields[] = {"request_id", r->request_id, "route", r->route, "client", r->client,
+                            "actor_kind", r->actor_kind, "actor_id", r->actor_id};
+    char line[16384];
     struct timespec ts;
     struct tm tm;
-    json_t *line;
-    char *text;
+    size_t n, method_len = r->req->method.len > 32 ? 32 : r->req->method.len;
 
     if (!shim.cfg->access_log)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-    line = json_pack("{s:s,s:s,s:s%,s:s,s:i,s:f,s:s,s:s,s:s}", "time", when, "request_id", r->request_id, "method",
-                     r->req->method.base, r->req->method.len, "route", r->route, "status", status, "duration_ms",
-                     (double)duration_ns / 1e6, "client", r->client, "actor_kind", r->actor_kind, "actor_id",
-                     r->actor_id);
-    if (line == NULL)
-        return; /* the method was not UTF-8: h2o accepts any token */
-    text = json_dumps(line, JSON_COMPACT);
-    if (text != NULL) {
-        size_t len = strlen(text);
-        text[len] = '\n';
-        /* One write a line: lines of concurrent threads do not interleave. */
-        if (write(STDOUT_FILENO, text, len + 1) < 0) {
-            /* Nothing sensible to do: the log is gone. */
-        }
-        free(text);
+    n = (size_t)snprintf(line, sizeof(line),
+                         "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"status\":%d,\"duration_ms\":%.3f,"
+                         "\"method\":",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                         ts.tv_nsec / 1000000, status, (double)duration_ns / 1e6);
+    n += put_json_string(line + n, r->req->method.base, method_len);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i += 2) {
+        size_t vlen = strlen(fields[i + 1]);
+        if (vlen > 256)
+            vlen = 256; /* at 6 bytes a character, five values and the rest fit the line */
+        line[n++] = ',';
+        n += put_json_string(line + n, fields[i], strlen(fields[i]));
+        line[n++] = ':';
+        n += put_json_string(line + n, fields[i + 1], vlen);
     }
-    json_decref(line);
+    line[n++] = '}';
+    line[n++] = '\n';
+    if (t->log_len + n > REPLY_LOG_BUFFER)
+        reply_flush_log(t);
+    memcpy(t->log_buf + t->log_len, line, n);
+    t->log_len += n;
 }
 
 void
@@ -148,7 +191,7 @@ reply_send(struct shim_req *r, int status, const char *content_type, const char 
         h2o_add_header(pool, hs, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, H("max-age=63072000; includeSubDomains"));
     h2o_add_header_by_str(pool, hs, H("x-request-id"), 0, NULL, r->request_id, strlen(r->request_id));
     duration = shim_now_ns() - r->start_ns;
-    metrics_request(r->route, status, duration);
+    metrics_request(r->thread->metrics, r->route, status, duration);
     access_log(r, status, duration);
     h2o_send_inline(req, body, len);
 }

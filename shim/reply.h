@@ -11,6 +11,12 @@
 
 #include "shim.h"
 
+/* Access log lines are written when this much is pending, and every tick. */
+#define REPLY_LOG_BUFFER 65536
+
+/* Writes the thread's pending access log lines. */
+void reply_flush_log(struct shim_thread *thread);
+
 /* Starts a request: its state, request id and client address. */
 struct shim_req *reply_begin(h2o_req_t *req, struct shim_thread *thread, int on_metrics_listener);
 

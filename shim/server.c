@@ -20,43 +20,38 @@ shim_now_ns(void)
 
 /* --- policy snapshots ------------------------------------------------------------ */
 
+/*
+ * The policy is read by every request and replaced only by SIGHUP, so a
+ * request reads the current pointer without a lock or a reference, and a
+ * replaced policy is retired, not freed: it stays valid for requests that
+ * started under it.  Each SIGHUP keeps one configuration (a few KiB) until
+ * exit; shim_policy_free_all releases them.
+ */
 struct shim_policy *
-shim_policy_acquire(void)
+shim_policy_current(void)
 {
-    struct shim_policy *p;
-
-    pthread_mutex_lock(&shim.lock);
-    p = shim.policy;
-    p->refs++;
-    pthread_mutex_unlock(&shim.lock);
-    return p;
-}
-
-void
-shim_policy_release(struct shim_policy *p)
-{
-    int last;
-
-    pthread_mutex_lock(&shim.lock);
-    last = --p->refs == 0;
-    pthread_mutex_unlock(&shim.lock);
-    if (last) {
-        config_free(&p->cfg);
-        free(p);
-    }
+    return __atomic_load_n(&shim.policy, __ATOMIC_ACQUIRE);
 }
 
 void
 shim_policy_replace(struct shim_policy *p)
 {
-    struct shim_policy *old;
-
-    p->refs = 1;
     pthread_mutex_lock(&shim.lock);
-    old = shim.policy;
-    shim.policy = p;
+    p->retired = shim.policy;
+    __atomic_store_n(&shim.policy, p, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&shim.lock);
-    if (old != NULL)
-        shim_policy_release(old);
 }
 
+void
+shim_policy_free_all(void)
+{
+    struct shim_policy *p = shim.policy;
+
+    shim.policy = NULL;
+    while (p != NULL) {
+        struct shim_policy *next = p->retired;
+        config_free(&p->cfg);
+        free(p);
+        p = next;
+    }
+}

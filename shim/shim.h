@@ -20,10 +20,11 @@
 #include "ratelimit.h"
 
 struct registry;
+struct metrics;
 
 /* What SIGHUP can change: rate-limit classes and trusted proxies. */
 struct shim_policy {
-    int refs;
+    struct shim_policy *retired; /* the one this replaced */
     struct config cfg;
 };
 
@@ -41,6 +42,9 @@ struct shim_thread {
     struct db_pool *db;
     pthread_mutex_t stats_lock; /* guards stats, read by /metrics on any thread */
     struct db_pool_stats stats;
+    struct metrics *metrics;
+    char *log_buf; /* access log lines not yet written */
+    size_t log_len;
     h2o_context_t metrics_ctx;
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
@@ -86,10 +90,10 @@ struct shim_req {
     int on_metrics_listener;
 };
 
-/* The policy and registry snapshots in force, with a reference taken. */
-struct shim_policy *shim_policy_acquire(void);
-void shim_policy_release(struct shim_policy *p);
+/* The policy in force; valid until exit (see server.c). */
+struct shim_policy *shim_policy_current(void);
 void shim_policy_replace(struct shim_policy *p);
+void shim_policy_free_all(void);
 
 /* Monotonic clock. */
 uint64_t shim_now_ns(void);

@@ -40,11 +40,14 @@ handle_readyz(struct shim_req *r)
 void
 handle_metrics(struct shim_req *r)
 {
-    size_t len;
-    char *text = metrics_render(&len), *out;
+    struct metrics *all[256];
     struct db_pool_stats total = {0};
-    size_t cap, n;
+    size_t len, cap, n;
+    char *text, *out;
 
+    for (unsigned i = 0; i < shim.nthreads; i++)
+        all[i] = shim.threads[i].metrics;
+    text = metrics_render(all, shim.nthreads, &len);
     if (text == NULL) {
         reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
         return;

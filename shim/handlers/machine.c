@@ -75,7 +75,7 @@ limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, s
         return 0;
     snprintf(retry, sizeof(retry), "%u", v.retry_after);
     reply_header(r, "Retry-After", retry);
-    metrics_rate_limited(rc->name);
+    metrics_rate_limited(r->thread->metrics, rc->name);
     snprintf(detail, sizeof(detail), "Rate limit \"%s\" exceeded: %u requests per %u seconds. Retry in %u seconds.",
              rc->name, rc->limit, rc->period, v.retry_after);
     reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
