@@ -21,7 +21,7 @@
  * holds the X-Forwarded-For values in order of arrival, joined by commas
  * (NULL or empty when absent).
  */
-void clientaddr_resolve(const struct sockaddr *peer, const char *xff, size_t xff_len,
-                        const struct config_cidr *proxies, unsigned nproxies, char *out);
+void clientaddr_resolve(const struct sockaddr *peer, const char *xff, size_t xff_len, const struct config_cidr *proxies,
+                        unsigned nproxies, char *out);
 
 #endif

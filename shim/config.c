@@ -56,8 +56,7 @@ fail(struct walk *w, yaml_node_t *node, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(w->err, w->errlen, "%s:%lu: %s", w->cfg->path, node ? (unsigned long)node->start_mark.line + 1 : 0UL,
-             msg);
+    snprintf(w->err, w->errlen, "%s:%lu: %s", w->cfg->path, node ? (unsigned long)node->start_mark.line + 1 : 0UL, msg);
     return -1;
 }
 
@@ -334,8 +333,7 @@ on_top(struct walk *w, const char *section, const char *key, yaml_node_t *v)
             if (c->nproxies == CONFIG_MAX_PROXIES)
                 return fail(w, v, "at most %d trusted proxies", CONFIG_MAX_PROXIES);
             if (s == NULL || config_parse_cidr(s, &c->proxies[c->nproxies]) != 0)
-                return fail(w, item ? item : v, "\"trusted_proxies\": \"%s\" is not an address or CIDR",
-                            s ? s : "");
+                return fail(w, item ? item : v, "\"trusted_proxies\": \"%s\" is not an address or CIDR", s ? s : "");
             c->nproxies++;
         }
         return 0;

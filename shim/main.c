@@ -173,7 +173,7 @@ on_tick(h2o_timeout_entry_t *entry)
     pthread_mutex_unlock(&t->stats_lock);
     /* A request in flight may still wait for a connection, then run: both timeouts bound it. */
     if (t->shutting_down && (t->inflight == 0 || now - t->shutdown_at_ms > shim.cfg->request_timeout_ms +
-                                                                           2 * shim.cfg->db_query_timeout_ms)) {
+                                                                               2 * shim.cfg->db_query_timeout_ms)) {
         t->done = 1;
         return;
     }
@@ -304,9 +304,10 @@ reload_policy(void)
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *path = "/etc/actloom/shim.yaml";
     int check_only = 0, opt, sig;
     struct config *cfg = calloc(1, sizeof(*cfg));
@@ -372,8 +373,8 @@ main(int argc, char **argv)
             return 1;
     shim.listen_fd_metrics = -1;
     if (cfg->metrics_port != 0 &&
-        (shim.listen_fd_metrics = bind_listener(cfg->metrics_address ? cfg->metrics_address : "127.0.0.1",
-                                                cfg->metrics_port, 0)) < 0)
+        (shim.listen_fd_metrics =
+             bind_listener(cfg->metrics_address ? cfg->metrics_address : "127.0.0.1", cfg->metrics_port, 0)) < 0)
         return 1;
 
     /* Signals are taken by sigwait below, never by the workers. */

@@ -117,8 +117,7 @@ struct buf {
     size_t len, cap;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-bprintf(struct buf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) bprintf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -158,8 +157,8 @@ metrics_render(struct metrics *const *all, size_t n, size_t *len)
         struct metrics *m = all[t];
         pthread_mutex_lock(&m->lock);
         for (size_t i = 0; i < m->nseries; i++) {
-            struct series *s = find_series(sum->series, &sum->nseries, METRICS_MAX_SERIES, m->series[i].route,
-                                           m->series[i].status);
+            struct series *s =
+                find_series(sum->series, &sum->nseries, METRICS_MAX_SERIES, m->series[i].route, m->series[i].status);
             if (s != NULL)
                 s->count += m->series[i].count;
         }
@@ -194,8 +193,7 @@ metrics_render(struct metrics *const *all, size_t n, size_t *len)
     for (size_t i = 0; i <= NBUCKETS; i++) {
         cumulative += sum->buckets[i];
         if (i < NBUCKETS)
-            bprintf(&b, "actloom_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_bounds[i],
-                    cumulative);
+            bprintf(&b, "actloom_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_bounds[i], cumulative);
         else
             bprintf(&b, "actloom_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
     }

@@ -21,11 +21,11 @@ struct rl_table;
 /* What one take decided, with everything the response headers need. */
 struct rl_verdict {
     int allowed;
-    uint32_t limit;        /* the policy's quota */
-    uint32_t period;       /* its window, seconds */
-    uint32_t remaining;    /* requests still allowed now */
-    uint32_t reset;        /* seconds until the quota is whole again */
-    uint32_t retry_after;  /* when refused: seconds until one is allowed */
+    uint32_t limit;       /* the policy's quota */
+    uint32_t period;      /* its window, seconds */
+    uint32_t remaining;   /* requests still allowed now */
+    uint32_t reset;       /* seconds until the quota is whole again */
+    uint32_t retry_after; /* when refused: seconds until one is allowed */
 };
 
 /* A table of at least max_entries slots; NULL when out of memory. */
@@ -36,8 +36,8 @@ void rl_destroy(struct rl_table *t);
  * Takes one request for (class, key) at now_ms (a monotonic clock).  The key
  * is hashed with a per-process secret, so clients cannot aim at one bucket.
  */
-void rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen,
-             uint64_t now_ms, struct rl_verdict *out);
+void rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+             struct rl_verdict *out);
 
 /* Slots in use with a TAT in the future, and evictions so far. */
 size_t rl_live(struct rl_table *t, uint64_t now_ms);

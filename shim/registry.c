@@ -23,7 +23,7 @@
 
 #define CHANNEL "actloom_endpoints"
 #define LOAD_SQL                                                                                                       \
-    "SELECT version, method, path, call_sql, required_scope, rate_class, body_schema::text, query_schema::text "     \
+    "SELECT version, method, path, call_sql, required_scope, rate_class, body_schema::text, query_schema::text "       \
     "FROM actloom.endpoint_registry()"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -33,18 +33,23 @@ static int stop_requested, reload_requested;
 static const struct config *config;
 
 static void
+free_endpoint(struct endpoint *e)
+{
+    free(e->path);
+    free(e->route);
+    free(e->call_sql);
+    free(e->scope);
+    free(e->rate_class);
+    json_decref(e->body_schema);
+    json_decref(e->query_schema);
+    memset(e, 0, sizeof(*e));
+}
+
+static void
 free_registry(struct registry *reg)
 {
-    for (size_t i = 0; i < reg->n; i++) {
-        struct endpoint *e = &reg->eps[i];
-        free(e->path);
-        free(e->route);
-        free(e->call_sql);
-        free(e->scope);
-        free(e->rate_class);
-        json_decref(e->body_schema);
-        json_decref(e->query_schema);
-    }
+    for (size_t i = 0; i < reg->n; i++)
+        free_endpoint(&reg->eps[i]);
     free(reg->eps);
     free(reg);
 }
@@ -244,14 +249,7 @@ load(PGconn *pg)
         reg->n = (size_t)kept + 1;
         if (json_is_null(e->body_schema) || json_is_null(e->query_schema) || e->call_sql == NULL) {
             /* Served as 404 rather than with a guard that is not understood. */
-            free(e->path);
-            free(e->route);
-            free(e->call_sql);
-            free(e->scope);
-            free(e->rate_class);
-            json_decref(e->body_schema);
-            json_decref(e->query_schema);
-            memset(e, 0, sizeof(*e));
+            free_endpoint(e);
             reg->n = (size_t)kept;
             continue;
         }
@@ -300,7 +298,8 @@ loader_main(void *arg)
         backoff = backoff ? backoff * 2 : config->db_reconnect_min_ms;
         if (backoff > config->db_reconnect_max_ms)
             backoff = config->db_reconnect_max_ms;
-        for (uint64_t until = now_ms() + backoff; now_ms() < until && !__atomic_load_n(&stop_requested, __ATOMIC_RELAXED);) {
+        for (uint64_t until = now_ms() + backoff;
+             now_ms() < until && !__atomic_load_n(&stop_requested, __ATOMIC_RELAXED);) {
             struct timespec ts = {0, 20 * 1000000};
             nanosleep(&ts, NULL);
         }

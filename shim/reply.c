@@ -132,8 +132,8 @@ static void
 access_log(struct shim_req *r, int status, uint64_t duration_ns)
 {
     struct shim_thread *t = r->thread;
-    const char *fields[] = {"request_id", r->request_id, "route", r->route, "client", r->client,
-                            "actor_kind", r->actor_kind, "actor_id", r->actor_id};
+    const char *fields[] = {"request_id", r->request_id, "route",       r->route,   "client",
+                            r->client,    "actor_kind",  r->actor_kind, "actor_id", r->actor_id};
     char line[16384];
     struct timespec ts;
     struct tm tm;
@@ -204,8 +204,7 @@ reply_problem(struct shim_req *r, int status, const char *slug, const char *titl
     char *text;
 
     snprintf(type, sizeof(type), "urn:actloom:problem:%s", slug);
-    body = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", title, "status", status, "request_id",
-                     r->request_id);
+    body = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", title, "status", status, "request_id", r->request_id);
     if (detail != NULL)
         json_object_set_new(body, "detail", json_string(detail));
     if (issues != NULL)

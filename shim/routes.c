@@ -12,10 +12,10 @@
 
 #include "reply.h"
 
-#define ROUTE_PREFIX 0x1       /* path is a prefix, not the whole path */
-#define ROUTE_METRICS 0x2      /* served on the metrics listener (also on the main one when it has none) */
-#define ROUTE_MAIN 0x4         /* served on the main listener */
-#define ROUTE_ANY_METHOD 0x8   /* the handler checks the method */
+#define ROUTE_PREFIX 0x1     /* path is a prefix, not the whole path */
+#define ROUTE_METRICS 0x2    /* served on the metrics listener (also on the main one when it has none) */
+#define ROUTE_MAIN 0x4       /* served on the main listener */
+#define ROUTE_ANY_METHOD 0x8 /* the handler checks the method */
 
 struct route {
     const char *name;   /* the label in logs and metrics */
@@ -70,8 +70,8 @@ routes_dispatch(h2o_req_t *req, struct shim_thread *thread, int on_metrics_liste
                                        : path_len != len || memcmp(req->path.base, rt->path, len) != 0)
             continue;
         r->route = rt->name;
-        if (!(rt->flags & ROUTE_ANY_METHOD) && !h2o_memis(req->method.base, req->method.len, rt->method,
-                                                          strlen(rt->method))) {
+        if (!(rt->flags & ROUTE_ANY_METHOD) &&
+            !h2o_memis(req->method.base, req->method.len, rt->method, strlen(rt->method))) {
             reply_header(r, "Allow", rt->method);
             reply_problem(r, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
             return;

@@ -23,10 +23,10 @@
 
 static const char *const type_names[] = {"object", "array", "string", "integer", "number", "boolean", "null"};
 static const char *const format_names[] = {"email", "uuid", "uri", "date-time"};
-static const char *const keywords[] = {"type",      "properties", "required",  "additionalProperties",
-                                       "items",     "minItems",   "maxItems",  "minLength",
-                                       "maxLength", "minimum",    "maximum",   "enum",
-                                       "pattern",   "format",     "title",     "description"};
+static const char *const keywords[] = {"type",      "properties", "required", "additionalProperties",
+                                       "items",     "minItems",   "maxItems", "minLength",
+                                       "maxLength", "minimum",    "maximum",  "enum",
+                                       "pattern",   "format",     "title",    "description"};
 
 #define LENGTHOF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -153,12 +153,13 @@ validate_is_uri(const char *s)
 
     /* curl tolerates some characters a URI may not hold; refuse them first. */
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\' || *p == '^' ||
-            *p == '`' || *p == '{' || *p == '|' || *p == '}')
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\' || *p == '^' || *p == '`' ||
+            *p == '{' || *p == '|' || *p == '}')
             return 0;
     if (strlen(s) > 2048 || (u = curl_url()) == NULL)
         return 0;
-    if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+    if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
         ok = (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && host[0] != '\0' &&
              (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0);
@@ -222,8 +223,7 @@ validate_is_date_time(const char *s)
 
 /* --- schema check ---------------------------------------------------------- */
 
-static int check_schema(const json_t *schema, int depth, int for_query, const char *where, char *err,
-                        size_t errlen);
+static int check_schema(const json_t *schema, int depth, int for_query, const char *where, char *err, size_t errlen);
 
 static int
 check_nonneg_int(const json_t *schema, const char *kw, const char *where, char *err, size_t errlen)
@@ -293,9 +293,8 @@ check_schema(const json_t *schema, int depth, int for_query, const char *where, 
             if (!in_list(json_string_value(v), type_names, LENGTHOF(type_names)))
                 goto bad_type;
         } else if (json_is_array(v) && json_array_size(v) > 0) {
-            json_array_foreach(v, i, item) if (!json_is_string(item) ||
-                                                !in_list(json_string_value(item), type_names, LENGTHOF(type_names)))
-                goto bad_type;
+            json_array_foreach(v, i, item) if (!json_is_string(item) || !in_list(json_string_value(item), type_names,
+                                                                                 LENGTHOF(type_names))) goto bad_type;
         } else
             goto bad_type;
     }
@@ -503,8 +502,8 @@ is_type(const json_t *v, const char *t)
 
 static void walk(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues);
 
-static void
-issuef(json_t *issues, struct ptr *p, const char *rule, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void issuef(json_t *issues, struct ptr *p, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 issuef(json_t *issues, struct ptr *p, const char *rule, const char *fmt, ...)
@@ -614,8 +613,7 @@ walk(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues)
             issuef(issues, p, "maxLength", "must be at most %lld characters long", (long long)json_integer_value(kw));
         if ((kw = json_object_get(schema, "pattern")) != NULL) {
             regex_t re;
-            if (regcomp(&re, json_string_value(kw), REG_EXTENDED | REG_NOSUB) != 0 ||
-                regexec(&re, s, 0, NULL, 0) != 0)
+            if (regcomp(&re, json_string_value(kw), REG_EXTENDED | REG_NOSUB) != 0 || regexec(&re, s, 0, NULL, 0) != 0)
                 issuef(issues, p, "pattern", "does not match the required pattern");
             regfree(&re);
         }

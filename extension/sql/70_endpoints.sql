@@ -63,25 +63,19 @@ BEGIN
 			problem := '"type" must be one of object, array, string, integer, number, boolean, null';
 		END IF;
 	END IF;
-	FOREACH k IN ARRAY ARRAY['minItems', 'maxItems', 'minLength', 'maxLength'] LOOP
-		EXIT WHEN problem IS NOT NULL;
-		v := schema -> k;
-		IF v IS NOT NULL AND (jsonb_typeof(v) <> 'number' OR v::text !~ '^[0-9]+$') THEN
-			problem := format('"%s" must be a non-negative integer', k);
-		END IF;
-	END LOOP;
-	FOREACH k IN ARRAY ARRAY['minimum', 'maximum'] LOOP
-		EXIT WHEN problem IS NOT NULL;
-		IF schema ? k AND jsonb_typeof(schema -> k) <> 'number' THEN
-			problem := format('"%s" must be a number', k);
-		END IF;
-	END LOOP;
-	FOREACH k IN ARRAY ARRAY['title', 'description'] LOOP
-		EXIT WHEN problem IS NOT NULL;
-		IF schema ? k AND jsonb_typeof(schema -> k) <> 'string' THEN
-			problem := format('"%s" must be a string', k);
-		END IF;
-	END LOOP;
+	IF problem IS NULL THEN
+		SELECT format('"%s" must be %s', kw.k, kw.what) INTO problem
+		  FROM (VALUES ('minItems', 'a non-negative integer'), ('maxItems', 'a non-negative integer'),
+					   ('minLength', 'a non-negative integer'), ('maxLength', 'a non-negative integer'),
+					   ('minimum', 'a number'), ('maximum', 'a number'),
+					   ('title', 'a string'), ('description', 'a string')) AS kw(k, what)
+		 WHERE schema ? kw.k
+		   AND NOT CASE kw.what
+				   WHEN 'a non-negative integer' THEN (schema -> kw.k)::text ~ '^[0-9]+$'
+				   WHEN 'a number' THEN jsonb_typeof(schema -> kw.k) = 'number'
+				   ELSE jsonb_typeof(schema -> kw.k) = 'string' END
+		 LIMIT 1;
+	END IF;
 	IF problem IS NULL THEN
 		SELECT format('"%s" exceeds "%s"', lo, hi) INTO problem
 		  FROM (VALUES ('minItems', 'maxItems'), ('minLength', 'maxLength'), ('minimum', 'maximum')) AS p(lo, hi)

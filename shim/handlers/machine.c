@@ -182,8 +182,8 @@ on_result(void *owner, const struct db_result *res)
         }
         reply_problem(r, 500, "internal", "Internal server error",
                       "The request id identifies this failure in the server's logs.", NULL);
-        fprintf(stderr, "actloom-shim: request %s: database error %s in statement %d\n", r->request_id,
-                res->sqlstate, res->failed_stmt);
+        fprintf(stderr, "actloom-shim: request %s: database error %s in statement %d\n", r->request_id, res->sqlstate,
+                res->failed_stmt);
         return;
     }
 }
@@ -269,8 +269,8 @@ handle_machine(struct shim_req *r)
 
     /* 4. the body's type and size */
     if (req->entity.base != NULL && req->entity.len > 0 && !is_json_content_type(req)) {
-        reply_problem(r, 415, "unsupported-media-type", "Unsupported media type",
-                      "The body must be application/json.", NULL);
+        reply_problem(r, 415, "unsupported-media-type", "Unsupported media type", "The body must be application/json.",
+                      NULL);
         return;
     }
     if (req->entity.len > cfg->body_bytes) {
@@ -318,12 +318,17 @@ handle_machine(struct shim_req *r)
     /* 8. the database */
     body_text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
     query_text = json_dumps(query, JSON_COMPACT);
+    if (body_text == NULL || query_text == NULL) {
+        reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
+        goto done;
+    }
     key = h2o_mem_alloc_pool(&req->pool, token.len + 1);
     memcpy(key, token.base, token.len);
     key[token.len] = '\0';
     stmts[0] = (struct db_stmt){AUTH_SQL, 2, {key, e->scope}};
     stmts[1] = (struct db_stmt){e->call_sql, 2, {body_text, query_text}};
     r->job = db_submit(r->thread->db, stmts, 2, on_result, r);
+done:
     free(body_text);
     free(query_text);
     json_decref(body);

@@ -162,7 +162,7 @@ sub start_shim
 	$self->{shim_pid} = $pid;
 	for (1 .. 200)
 	{
-		my $r = HTTP::Tiny->new(timeout => 1)->get($self->url('/readyz'));
+		my $r = client(1)->get($self->url('/readyz'));
 		return 1 if $r->{status} == 200;
 		sleep 0.05;
 	}
@@ -186,7 +186,15 @@ sub stop_shim
 
 sub signal_shim { my ($self, $sig) = @_; kill $sig, $self->{shim_pid}; }
 
-sub url { my ($self, $path) = @_; return "http://127.0.0.1:$self->{port}$path"; }
+sub url
+{
+	my ($self, $path) = @_;
+	my $scheme = $self->{config}{tls} ? 'https' : 'http';
+	return "$scheme://127.0.0.1:$self->{port}$path";
+}
+
+# The test certificate is self-signed: no verification.
+sub client { my ($timeout) = @_; return HTTP::Tiny->new(timeout => $timeout, verify_SSL => 0); }
 
 # One request: key => API key, json => a structure to send, body => raw
 # bytes, headers => {...}.  Returns HTTP::Tiny's response plus "problem"
@@ -202,7 +210,7 @@ sub request
 		$content = $JSON->encode($opt{json});
 		$headers{'Content-Type'} ||= 'application/json';
 	}
-	my $r = HTTP::Tiny->new(timeout => 10)->request($method, $self->url($path),
+	my $r = client(10)->request($method, $self->url($path),
 		{ headers => \%headers, defined $content ? (content => $content) : () });
 	$r->{json} = eval { $JSON->decode($r->{content}) } if ($r->{headers}{'content-type'} || '') =~ /json/;
 	return $r;
@@ -238,7 +246,8 @@ sub raw
 	return $out;
 }
 
-sub access_log { my ($self) = @_; return slurp_file($self->{access}); }
+# The shim writes its access log every 50 ms: wait for one flush.
+sub access_log { my ($self) = @_; sleep 0.2; return slurp_file($self->{access}); }
 
 sub DESTROY
 {
