@@ -773,3 +773,57 @@ validate_query(const json_t *schema, const char *query, size_t len, json_t *issu
     }
     return obj;
 }
+
+char *
+validate_query_text(const json_t *query)
+{
+    const char *name;
+    json_t *value;
+    size_t len = 0, cap = 64;
+    char *out = malloc(cap);
+
+    if (out == NULL)
+        return NULL;
+    out[len++] = '{';
+    json_object_foreach((json_t *)query, name, value)
+    {
+        json_t *key = json_string(name);
+        char num[32], *k = key != NULL ? json_dumps(key, JSON_ENCODE_ANY) : NULL, *v;
+
+        json_decref(key);
+        if (json_is_real(value)) {
+            double d = json_real_value(value);
+            for (int digits = 15; digits <= 17; digits++) {
+                snprintf(num, sizeof(num), "%.*g", digits, d);
+                if (strtod(num, NULL) == d)
+                    break;
+            }
+            v = strdup(num);
+        } else
+            v = json_dumps(value, JSON_ENCODE_ANY);
+        if (k == NULL || v == NULL) {
+            free(k);
+            free(v);
+            free(out);
+            return NULL;
+        }
+        size_t need = len + strlen(k) + strlen(v) + 4;
+        if (need > cap) {
+            char *grown = realloc(out, need * 2);
+            if (grown == NULL) {
+                free(k);
+                free(v);
+                free(out);
+                return NULL;
+            }
+            out = grown;
+            cap = need * 2;
+        }
+        len += (size_t)sprintf(out + len, "%s%s:%s", len > 1 ? "," : "", k, v);
+        free(k);
+        free(v);
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}

@@ -47,6 +47,13 @@ size_t validate(const json_t *schema, const json_t *instance, json_t *issues);
  */
 json_t *validate_query(const json_t *schema, const char *query, size_t len, json_t *issues);
 
+/*
+ * The JSON text of a decoded query object (scalars only), numbers written
+ * with the fewest digits that read back as the same double (0.1, not
+ * 0.10000000000000001).  Malloc'd; NULL when out of memory.
+ */
+char *validate_query_text(const json_t *query);
+
 /* Appends one issue. */
 void validate_issue(json_t *issues, const char *path, const char *rule, const char *message);
 

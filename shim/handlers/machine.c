@@ -316,8 +316,19 @@ handle_machine(struct shim_req *r)
     }
 
     /* 8. the database */
-    body_text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
-    query_text = json_dumps(query, JSON_COMPACT);
+    /*
+     * The body goes to PostgreSQL as the client sent it, now known to be
+     * strict JSON, so that numbers keep their exact decimal text.
+     */
+    if (body != NULL) {
+        body_text = malloc(req->entity.len + 1);
+        if (body_text != NULL) {
+            memcpy(body_text, req->entity.base, req->entity.len);
+            body_text[req->entity.len] = '\0';
+        }
+    } else
+        body_text = strdup("{}");
+    query_text = validate_query_text(query);
     if (body_text == NULL || query_text == NULL) {
         reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
         goto done;

@@ -124,7 +124,7 @@ run_until() {
 	done
 }
 start=$(answered)
-run_until $((start + 10000)) 1 2 200ms
+run_until $((start + 10000)) 1 2 1s
 rss_10k=$(rss)
 n_10k=$(($(answered) - start))
 run_until $((start + 1000000)) 2 32 10s

@@ -162,6 +162,20 @@ main(void)
                   strcmp(json_string_value(json_object_get(obj, "s")), "a b c") == 0 &&
                   json_real_value(json_object_get(obj, "x")) == 1.5,
               "query parameters are coerced by type");
+        {
+            char *text = validate_query_text(obj);
+            CHECK(text != NULL && strcmp(text, "{\"n\":42,\"f\":true,\"s\":\"a b c\",\"x\":1.5}") == 0,
+                  "the query object as JSON text");
+            free(text);
+        }
+        json_decref(obj);
+        obj = validate_query(schema, "x=0.1&s=%22%5C", 14, issues);
+        {
+            char *text = validate_query_text(obj);
+            CHECK(text != NULL && strcmp(text, "{\"x\":0.1,\"s\":\"\\\"\\\\\"}") == 0,
+                  "numbers with the fewest digits, strings escaped");
+            free(text);
+        }
         json_decref(obj);
         obj = validate_query(schema, "n=4x&f=yes&n=1&s=%zz&s=%00&x=nan", 33, issues);
         CHECK(json_array_size(issues) == 5, "bad coercions, duplicates and bad encodings are issues");
