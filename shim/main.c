@@ -310,9 +310,9 @@ main(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *path = "/etc/actloom/shim.yaml";
     int check_only = 0, opt, sig;
-    struct config *cfg = calloc(1, sizeof(*cfg));
-    struct shim_policy *policy = calloc(1, sizeof(*policy));
-    char err[512];
+    struct config *cfg;
+    struct shim_policy *policy;
+    char err[512] = "";
     sigset_t set;
 
     while ((opt = getopt_long(argc, argv, "c:kh", opts, NULL)) != -1) {
@@ -335,19 +335,23 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* The startup configuration, and the first policy: a copy SIGHUP replaces. */
+    cfg = calloc(1, sizeof(*cfg));
+    policy = calloc(1, sizeof(*policy));
     config_defaults(cfg);
-    if (config_load(cfg, path, err, sizeof(err)) != 0) {
-        fprintf(stderr, "actloom-shim: invalid configuration: %s\n", err);
-        return 1;
-    }
-    if (check_only) {
-        printf("actloom-shim: configuration %s is valid\n", path);
-        return 0;
-    }
     config_defaults(&policy->cfg);
-    if (config_load(&policy->cfg, path, err, sizeof(err)) != 0) {
-        fprintf(stderr, "actloom-shim: invalid configuration: %s\n", err);
-        return 1;
+    if (config_load(cfg, path, err, sizeof(err)) != 0 || config_load(&policy->cfg, path, err, sizeof(err)) != 0 ||
+        check_only) {
+        int invalid = err[0] != '\0';
+        if (invalid)
+            fprintf(stderr, "actloom-shim: invalid configuration: %s\n", err);
+        else
+            printf("actloom-shim: configuration %s is valid\n", path);
+        config_free(cfg);
+        config_free(&policy->cfg);
+        free(cfg);
+        free(policy);
+        return invalid ? 1 : 0;
     }
 
     shim.cfg = cfg;
@@ -420,11 +424,14 @@ main(int argc, char **argv)
     for (unsigned i = 0; i < shim.nthreads; i++)
         pthread_join(shim.threads[i].tid, NULL);
     registry_stop();
+    /* The workers' loops and h2o contexts stay (reachable) until exit: h2o
+     * cannot dispose of a context whose connections it is still closing. */
     for (unsigned i = 0; i < shim.nthreads; i++) {
         metrics_destroy(shim.threads[i].metrics);
+        shim.threads[i].metrics = NULL;
         free(shim.threads[i].log_buf);
+        shim.threads[i].log_buf = NULL;
     }
-    free(shim.threads);
     shim_policy_free_all();
     rl_destroy(shim.rl);
     config_free(cfg);
