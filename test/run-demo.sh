@@ -63,9 +63,6 @@ psql() { as_pg "$PG_BINDIR/psql" -h "$sock" -p "$port" -U postgres -X -q "$@"; }
 if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'actloom'" | grep -q 1; then
 	psql -d postgres -c "CREATE DATABASE actloom"
 	psql -d actloom -f - <test/demo.sql >/dev/null
-	# API keys are issue 4's; until they land, the stand-in of the tests
-	# issues them (it does nothing once the extension has its own).
-	psql -d actloom -f - <test/lib/apikey_stub.sql >/dev/null
 	echo "loaded the demo into database actloom"
 fi
 

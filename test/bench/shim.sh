@@ -20,7 +20,6 @@ mkdir -p "$work"
 turns=${BENCH_TURNS:-2}
 seconds=${BENCH_SECONDS:-8}
 
-psql -f test/lib/apikey_stub.sql >/dev/null
 psql >/dev/null <<'SQL'
 DO $$ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_gateway') THEN
@@ -38,7 +37,15 @@ CREATE FUNCTION public.bench_trivial(body jsonb, query jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $f$ SELECT '{"ok": true}'::jsonb $f$;
 SELECT actloom.expose(1, 'GET', 'ping', 'public.bench_trivial(jsonb,jsonb)', 'reports.read');
 SQL
-key=$(psql -tA -c "SELECT actloom.api_key_create(id, 'bench', ARRAY['reports.read']) FROM actloom.companies WHERE name = 'Bench'")
+key=$(psql -tA <<'SQL' | grep '^alk_'
+BEGIN;
+SET LOCAL ROLE bench_gateway;
+SELECT actloom.act_as(u.id, c.id) FROM actloom.users u, actloom.companies c
+ WHERE u.email = 'owner@bench.example' AND c.name = 'Bench';
+SELECT actloom.api_key_create(actloom.current_company(), 'bench', ARRAY['reports.read']);
+COMMIT;
+SQL
+)
 
 port=$(free_port)
 hello_port=$(free_port)

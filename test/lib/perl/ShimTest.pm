@@ -35,7 +35,6 @@ sub new
 	$self->{node} = $node;
 	$node->safe_psql('postgres', 'CREATE DATABASE actloom');
 	$node->safe_psql('actloom', 'CREATE EXTENSION actloom CASCADE');
-	$node->safe_psql('actloom', slurp_file("$ENV{TESTDIR}/lib/apikey_stub.sql"));
 	$node->safe_psql('actloom', q{
 		CREATE ROLE shim LOGIN IN ROLE actloom_gateway;
 		SET ROLE shim;
@@ -73,20 +72,47 @@ sub new
 	});
 	$self->{acme} = $node->safe_psql('actloom', q{SELECT id FROM actloom.companies WHERE name = 'Acme'});
 	$self->{globex} = $node->safe_psql('actloom', q{SELECT id FROM actloom.companies WHERE name = 'Globex'});
+	$self->{owner}{ $self->{acme} } = $node->safe_psql('actloom', q{SELECT id FROM actloom.users WHERE email = 'o@acme.test'});
+	$self->{owner}{ $self->{globex} } =
+	  $node->safe_psql('actloom', q{SELECT id FROM actloom.users WHERE email = 'o@globex.test'});
 	$self->{config} = $args{config} || {};
 	return $self;
 }
 
 sub node { $_[0]->{node} }
 
-# A new API key of Acme (or of the company given) with the scopes given.
+# Runs SQL as the company's owner through the gateway role, as an
+# application would; returns the output.
+sub as_owner
+{
+	my ($self, $company, $sql) = @_;
+	my $owner = $self->{owner}{$company};
+	return $self->{node}->safe_psql('actloom', qq{
+		BEGIN;
+		SET LOCAL ROLE shim;
+		SELECT actloom.act_as('$owner', '$company');
+		$sql;
+		COMMIT;});
+}
+
+# A new API key of Acme (or of the company given) with the scopes given,
+# issued by the company's owner with actloom.api_key_create.
 sub make_key
 {
 	my ($self, $scopes, $company) = @_;
 	$company ||= $self->{acme};
 	my $list = join(',', map { "'$_'" } @$scopes);
-	return $self->{node}->safe_psql('actloom',
-		"SELECT actloom.api_key_create('$company', 'test', ARRAY[$list]::text[])");
+	my $out = $self->as_owner($company, "SELECT actloom.api_key_create('$company', 'test', ARRAY[$list]::text[])");
+	my ($key) = $out =~ /^(alk_\S+)$/m or die "no key in: $out";
+	return $key;
+}
+
+# Revokes a key by its id (characters 5 to 16 of the key).
+sub revoke_key
+{
+	my ($self, $key, $company) = @_;
+	$company ||= $self->{acme};
+	$self->as_owner($company, "SELECT actloom.api_key_revoke(substr('$key', 5, 12))");
 }
 
 # A key of the right shape and checksum that the database does not know.
