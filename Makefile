@@ -1,4 +1,4 @@
-# actloom: the PostgreSQL extension (PGXS) and, later, the HTTP shim.
+# actloom: the PostgreSQL extension (PGXS) and the HTTP shim (shim/shim.mk).
 #
 #   make              build the extension
 #   make install      install it into the PostgreSQL that pg_config names
@@ -24,7 +24,8 @@ endif
 # installs what is missing when run as root, and names it otherwise.
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
-	libssl-dev openssl bc libargon2-dev
+	libssl-dev openssl bc libargon2-dev libh2o-evloop-dev libcurl4-openssl-dev \
+	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl
 
 EXTENSION = actloom
 MODULE_big = actloom
@@ -35,7 +36,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control
 DATA_built = extension/actloom--$(EXTVERSION).sql
 DATA = $(sort $(wildcard extension/actloom--*--*.sql))
 EXTRA_CLEAN = $(DATA_built)
-REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords
+REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
 
@@ -58,6 +59,7 @@ else
 # No JIT bitcode: it would need clang at build time for no measurable gain.
 override with_llvm = no
 include $(PGXS)
+include shim/shim.mk
 endif
 
 # PGXS knows nothing of our header; every object depends on it.
@@ -74,7 +76,7 @@ deps:
 test: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
-	PG_CONFIG=$(PG_CONFIG) bash test/run-tests.sh
+	PG_CONFIG=$(PG_CONFIG) SANITIZE=$(SANITIZE) bash test/run-tests.sh
 
 run: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all

@@ -50,3 +50,26 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON public.reports TO demo_app;
 INSERT INTO public.reports (company_id, title) VALUES
 	(:'acme', 'Acme quarterly revenue'), (:'acme', 'Acme churn analysis'),
 	(:'globex', 'Globex hiring plan');
+
+-- The machine endpoints of the HTTP shim: two SQL functions over the
+-- protected table, exposed as POST /v1/reports and POST /v1/classify.
+CREATE FUNCTION public.demo_generate_report(body jsonb, query jsonb) RETURNS jsonb
+LANGUAGE sql AS $$
+	INSERT INTO public.reports (company_id, title) VALUES (actloom.current_company(), body ->> 'title')
+	RETURNING jsonb_build_object('id', id, 'title', title, 'created_at', created_at)
+$$;
+CREATE FUNCTION public.demo_classify(body jsonb, query jsonb) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object(
+		'label', CASE WHEN body ->> 'text' ~* '(revenue|churn|profit|cost)' THEN 'finance'
+					  WHEN body ->> 'text' ~* '(hiring|team|people)' THEN 'people'
+					  ELSE 'other' END,
+		'similar_reports', (SELECT count(*) FROM public.reports r
+							 WHERE r.title ~* split_part(body ->> 'text', ' ', 1)))
+$$;
+SELECT actloom.expose(1, 'POST', 'reports', 'public.demo_generate_report(jsonb,jsonb)', 'reports.generate', 'report',
+	'{"type": "object", "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 200}},
+	  "required": ["title"]}');
+SELECT actloom.expose(1, 'POST', 'classify', 'public.demo_classify(jsonb,jsonb)', 'classify.run', 'classify',
+	'{"type": "object", "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 10000}},
+	  "required": ["text"]}');

@@ -18,10 +18,20 @@ if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$PWD"; then
 fi
 sock=$run/sock
 
+shim_port=${ACTLOOM_SHIM_PORT:-8080}
+stop_shim() {
+	if [ -f "$run/shim.pid" ] && kill -0 "$(cat "$run/shim.pid")" 2>/dev/null; then
+		kill -TERM "$(cat "$run/shim.pid")"
+		for _ in $(seq 1 100); do kill -0 "$(cat "$run/shim.pid")" 2>/dev/null || break; sleep 0.1; done
+	fi
+	rm -f "$run/shim.pid"
+}
+
 case "${1:-start}" in
 stop)
+	stop_shim
 	cluster_stop "$run"
-	echo "stopped the actloom demo cluster in $run"
+	echo "stopped the actloom demo shim and cluster in $run"
 	exit 0
 	;;
 start) ;;
@@ -62,14 +72,49 @@ ids=$(psql -d actloom -tA -F ' ' -c "
 		   (SELECT id FROM actloom.users WHERE email = 'mia@acme.example'),
 		   (SELECT id FROM actloom.users WHERE email = 'max@globex.example'),
 		   (SELECT id FROM actloom.users WHERE email = 'adam@acme.example'),
-		   (SELECT id FROM actloom.users WHERE email = 'eve@acme.example')")
-read -r acme globex mia max adam eve <<<"$ids"
+		   (SELECT id FROM actloom.users WHERE email = 'eve@acme.example'),
+		   (SELECT id FROM actloom.users WHERE email = 'olivia@acme.example')")
+read -r acme globex mia max adam eve olivia <<<"$ids"
 connect="psql -v ON_ERROR_ROLLBACK=interactive -h $sock -p $port -U demo_app actloom"
 auditor="psql -h $sock -p $port -U demo_auditor actloom"
 if [ "$(id -u)" -eq 0 ]; then
 	connect="runuser -u postgres -- $connect"
 	auditor="runuser -u postgres -- $auditor"
 fi
+
+# The API key of the demo is shown once, when it is made; kept for later runs.
+if [ ! -s "$run/demo-api-key" ]; then
+	psql -d actloom -tA -c "
+		BEGIN;
+		SET LOCAL ROLE demo_app;
+		SELECT actloom.act_as('$olivia', '$acme');
+		SELECT actloom.api_key_create('$acme', 'demo', ARRAY['reports.generate', 'classify.run']);
+		COMMIT;" | grep '^alk_' >"$run/demo-api-key.new"
+	mv "$run/demo-api-key.new" "$run/demo-api-key"
+	chmod 600 "$run/demo-api-key"
+fi
+key=$(cat "$run/demo-api-key")
+
+# The shim, as the cluster's OS user, on 127.0.0.1.
+cat >"$run/shim.yaml" <<YAML
+listen:
+  address: 127.0.0.1
+  port: $shim_port
+database:
+  conninfo: "host=$sock port=$port dbname=actloom user=demo_app"
+  pool_size: 2
+YAML
+[ "$(id -u)" -eq 0 ] && chown postgres: "$run/shim.yaml"
+stop_shim
+# The shell writes its own pid, then becomes the shim: the pid is the shim's.
+as_pg sh -c 'echo $$ >"$1/shim.pid"; exec "$2/actloom-shim" --config "$1/shim.yaml" >>"$1/shim-access.log" 2>>"$1/shim.log"' \
+	sh "$run" "$PG_BINDIR" </dev/null >/dev/null 2>&1 &
+for _ in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$shim_port/readyz" >/dev/null && break
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$shim_port/readyz" >/dev/null ||
+	{ echo "the shim did not start; see $run/shim.log" >&2; tail -n 20 "$run/shim.log" >&2; exit 1; }
 
 cat <<MSG
 
@@ -139,6 +184,23 @@ As an auditor, verify every chain (C, then plain SQL):
 
     $auditor -c 'SELECT * FROM actloom.audit_verify()'
     $auditor < test/audit-verify.sql
+
+The HTTP shim listens on http://127.0.0.1:$shim_port (access log: $run/shim-access.log).
+Acme's demo API key (scopes reports.generate, classify.run) is in $run/demo-api-key:
+
+    curl -s -X POST http://127.0.0.1:$shim_port/v1/reports \\
+         -H 'Authorization: Bearer $key' \\
+         -H 'Content-Type: application/json' -d '{"title": "Q3 revenue"}'
+
+    curl -s -X POST http://127.0.0.1:$shim_port/v1/classify \\
+         -H 'Authorization: Bearer $key' \\
+         -H 'Content-Type: application/json' -d '{"text": "churn by region"}'
+
+    curl -s -X POST http://127.0.0.1:$shim_port/v1/reports \\
+         -H 'Authorization: Bearer $key' \\
+         -H 'Content-Type: application/json' -d '{"title": "", "extra": 1}'    # 422, every issue listed
+
+    curl -s http://127.0.0.1:$shim_port/metrics
 
 Stop it with: make stop
 MSG

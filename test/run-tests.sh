@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test: every test of the project against throwaway clusters.
 #
-# 1. pg_regress over sql/ against a cluster started here;
-# 2. the TAP tests in test/t/ (several processes, crashes, restarts), which
+# 1. the shim's unit test programs (built by make into shim/build*/unit/);
+# 2. pg_regress over sql/ against a cluster started here;
+# 3. the TAP tests in test/t/ (several processes, crashes, restarts), which
 #    start clusters of their own.
 # The cluster is stopped whatever happens; the last line says
 # "N passed, M failed" and the exit status is non-zero on any failure.
@@ -22,6 +23,19 @@ trap cleanup EXIT
 passed=0
 failed=0
 failures=()
+
+# --- unit tests of the shim --------------------------------------------------
+unitdir=shim/build$([ "${SANITIZE:-}" = 1 ] && echo -san)/unit
+for t in "$unitdir"/test_*; do
+	[ -x "$t" ] || continue
+	if "$t" >"$work/unit.out" 2>&1; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failures+=("unit: $(basename "$t")")
+		grep -v '^ok' "$work/unit.out"
+	fi
+done
 
 # --- pg_regress ----------------------------------------------------------
 # Two key rings outside the data directory: the one the server starts with,

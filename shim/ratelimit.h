@@ -1,0 +1,53 @@
+/*
+ * ratelimit.h: GCRA rate limiting in bounded memory, shared by all threads.
+ *
+ * A class allows "limit" requests per "period" seconds with at most "burst"
+ * at once.  Each (class, key) pair has one theoretical arrival time (TAT);
+ * an entry whose TAT has passed carries no information and may be reused,
+ * which is how idle states expire.  The table has a fixed number of slots;
+ * when a bucket of slots is full of live entries, the entry nearest to expiry
+ * is evicted (counted in rl_evictions).
+ */
+#ifndef ACTLOOM_RATELIMIT_H
+#define ACTLOOM_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct rl_table;
+
+/* What one take decided, with everything the response headers need. */
+struct rl_verdict {
+    int allowed;
+    uint32_t limit;       /* the policy's quota */
+    uint32_t period;      /* its window, seconds */
+    uint32_t remaining;   /* requests still allowed now */
+    uint32_t reset;       /* seconds until the quota is whole again */
+    uint32_t retry_after; /* when refused: seconds until one is allowed */
+};
+
+/* A table of at least max_entries slots; NULL when out of memory. */
+struct rl_table *rl_create(size_t max_entries);
+void rl_destroy(struct rl_table *t);
+
+/*
+ * Takes one request for (class, key) at now_ms (a monotonic clock).  The key
+ * is hashed with a per-process secret, so clients cannot aim at one bucket.
+ */
+void rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+             struct rl_verdict *out);
+
+/* Slots in use with a TAT in the future, and evictions so far. */
+size_t rl_live(struct rl_table *t, uint64_t now_ms);
+uint64_t rl_evictions(struct rl_table *t);
+
+/* "RateLimit-Policy" and "RateLimit" header values, in buf (>= 128 bytes). */
+int rl_policy_header(const struct config_rate_class *rc, char *buf, size_t len);
+int rl_state_header(const struct config_rate_class *rc, const struct rl_verdict *v, char *buf, size_t len);
+
+/* 64-bit keyed hash (SipHash-2-4) with the process secret. */
+uint64_t rl_hash(const void *data, size_t len, uint64_t salt);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * reply.h: every response the shim's handlers send goes through here, so
+ * that each carries the security headers and a request id, is counted in the
+ * metrics and is written to the access log, exactly once.
+ *
+ * Problem types (application/problem+json, RFC 9457) are stable URNs,
+ * "urn:actloom:problem:<slug>"; README.md lists them.
+ */
+#ifndef ACTLOOM_REPLY_H
+#define ACTLOOM_REPLY_H
+
+#include "shim.h"
+
+/* Access log lines are written when this much is pending, and every tick. */
+#define REPLY_LOG_BUFFER 65536
+
+/* Writes the thread's pending access log lines. */
+void reply_flush_log(struct shim_thread *thread);
+
+/* Starts a request: its state, request id and client address. */
+struct shim_req *reply_begin(h2o_req_t *req, struct shim_thread *thread, int on_metrics_listener);
+
+/* Adds a response header (name and value are copied). */
+void reply_header(struct shim_req *r, const char *name, const char *value);
+
+/* Sends a body with a content type. */
+void reply_send(struct shim_req *r, int status, const char *content_type, const char *body, size_t len);
+
+/*
+ * Sends a problem: slug names the type, title is fixed per type, detail is
+ * a sentence for this occurrence (may be NULL), issues the validation issues
+ * (may be NULL; a reference is taken).
+ */
+void reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail,
+                   json_t *issues);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * routes.c: every route the shim serves, in one table read top to bottom.
+ *
+ * The first entry whose path matches wins.  A route's method list is checked
+ * here (405 with Allow); the machine endpoints check their own methods
+ * against the registry, after authentication, so that unauthenticated
+ * clients learn nothing about which endpoints exist.
+ */
+#include "routes.h"
+
+#include <string.h>
+
+#include "reply.h"
+
+#define ROUTE_PREFIX 0x1     /* path is a prefix, not the whole path */
+#define ROUTE_METRICS 0x2    /* served on the metrics listener (also on the main one when it has none) */
+#define ROUTE_MAIN 0x4       /* served on the main listener */
+#define ROUTE_ANY_METHOD 0x8 /* the handler checks the method */
+
+struct route {
+    const char *name;   /* the label in logs and metrics */
+    const char *method; /* the one method allowed, unless ROUTE_ANY_METHOD */
+    const char *path;   /* exact path, or prefix with ROUTE_PREFIX */
+    unsigned flags;
+    void (*handler)(struct shim_req *r);
+};
+
+static const struct route routes[] = {
+    /* liveness: the process answers */
+    {"GET /healthz", "GET", "/healthz", ROUTE_MAIN | ROUTE_METRICS, handle_healthz},
+    /* readiness: this thread reaches the database and the registry is loaded */
+    {"GET /readyz", "GET", "/readyz", ROUTE_MAIN | ROUTE_METRICS, handle_readyz},
+    /* Prometheus text */
+    {"GET /metrics", "GET", "/metrics", ROUTE_METRICS, handle_metrics},
+    /* the versioned machine endpoints of the registry */
+    {"unmatched", NULL, "/v", ROUTE_MAIN | ROUTE_PREFIX | ROUTE_ANY_METHOD, handle_machine},
+};
+
+/* Total bytes of request line and headers, as the header limit counts them. */
+static size_t
+header_bytes(const h2o_req_t *req)
+{
+    size_t n = req->method.len + req->path.len + 12;
+
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return n;
+}
+
+void
+routes_dispatch(h2o_req_t *req, struct shim_thread *thread, int on_metrics_listener)
+{
+    struct shim_req *r = reply_begin(req, thread, on_metrics_listener);
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    unsigned listener = on_metrics_listener ? ROUTE_METRICS : ROUTE_MAIN;
+
+    /* Without a metrics listener of its own, the main one serves /metrics. */
+    if (!on_metrics_listener && shim.cfg->metrics_port == 0)
+        listener |= ROUTE_METRICS;
+    if (header_bytes(req) > shim.cfg->header_bytes) {
+        reply_problem(r, 431, "headers-too-large", "Request header fields too large", NULL, NULL);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *rt = &routes[i];
+        size_t len = strlen(rt->path);
+        if ((rt->flags & listener) == 0)
+            continue;
+        if ((rt->flags & ROUTE_PREFIX) ? path_len < len || memcmp(req->path.base, rt->path, len) != 0
+                                       : path_len != len || memcmp(req->path.base, rt->path, len) != 0)
+            continue;
+        r->route = rt->name;
+        if (!(rt->flags & ROUTE_ANY_METHOD) &&
+            !h2o_memis(req->method.base, req->method.len, rt->method, strlen(rt->method))) {
+            reply_header(r, "Allow", rt->method);
+            reply_problem(r, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
+            return;
+        }
+        rt->handler(r);
+        return;
+    }
+    reply_problem(r, 404, "not-found", "Not found", NULL, NULL);
+}

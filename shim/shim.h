@@ -1,0 +1,101 @@
+/*
+ * shim.h: the server's shared state, its threads, and one request's state.
+ *
+ * Threads share only what is here: the startup configuration (immutable),
+ * the policy and the endpoint registry (immutable snapshots swapped under a
+ * mutex and reference counted, so a request keeps the snapshot it started
+ * with), the rate-limit table and the metrics (both thread-safe).  Each
+ * thread owns its h2o context, listeners and database pool.
+ */
+#ifndef ACTLOOM_SHIM_H
+#define ACTLOOM_SHIM_H
+
+#include <h2o.h>
+#include <jansson.h>
+#include <pthread.h>
+
+#include "clientaddr.h"
+#include "config.h"
+#include "db.h"
+#include "ratelimit.h"
+
+struct registry;
+struct metrics;
+
+/* What SIGHUP can change: rate-limit classes and trusted proxies. */
+struct shim_policy {
+    struct shim_policy *retired; /* the one this replaced */
+    struct config cfg;
+};
+
+struct shim_thread {
+    unsigned index;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_accept_ctx_t metrics_accept_ctx;
+    h2o_socket_t *listener;
+    h2o_socket_t *metrics_listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t control;
+    struct db_pool *db;
+    pthread_mutex_t stats_lock; /* guards stats, read by /metrics on any thread */
+    struct db_pool_stats stats;
+    struct metrics *metrics;
+    char *log_buf; /* access log lines not yet written */
+    size_t log_len;
+    h2o_context_t metrics_ctx;
+    h2o_timeout_t tick_timeout;
+    h2o_timeout_entry_t tick;
+    unsigned inflight;
+    int shutting_down;
+    int done;
+    uint64_t shutdown_at_ms;
+    uint64_t request_counter;
+    uint32_t request_prefix;
+};
+
+struct shim_server {
+    const struct config *cfg;
+    pthread_mutex_t lock;
+    struct shim_policy *policy;
+    struct registry *registry;
+    struct rl_table *rl;
+    SSL_CTX *ssl_ctx;
+    h2o_globalconf_t h2o_config;
+    h2o_globalconf_t metrics_config;
+    int listen_fd_main[256];
+    int listen_fd_metrics;
+    struct shim_thread *threads;
+    unsigned nthreads;
+};
+
+extern struct shim_server shim;
+
+/* One request; allocated from the request's pool, freed with it. */
+struct shim_req {
+    h2o_req_t *req;
+    struct shim_thread *thread;
+    uint64_t start_ns;
+    char request_id[24];
+    const char *route;
+    char client[CLIENTADDR_LEN];
+    const char *actor_kind;
+    char actor_id[40];
+    struct shim_policy *policy;
+    struct registry *registry;
+    struct db_job *job;
+    int responded;
+    int on_metrics_listener;
+};
+
+/* The policy in force; valid until exit (see server.c). */
+struct shim_policy *shim_policy_current(void);
+void shim_policy_replace(struct shim_policy *p);
+void shim_policy_free_all(void);
+
+/* Monotonic clock. */
+uint64_t shim_now_ns(void);
+
+#endif
