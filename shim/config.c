@@ -44,6 +44,7 @@ struct walk {
     struct config *cfg;
     char *err;
     size_t errlen;
+    struct config_rate_class *current_class; /* the class on_class_field fills in */
 };
 
 /* Records an error at a node's line; always returns -1. */
@@ -214,13 +215,10 @@ on_metrics(struct walk *w, const char *section, const char *key, yaml_node_t *v)
     return fail(w, v, "unknown setting \"%s.%s\"", section, key);
 }
 
-/* The class being filled in by on_class_field. */
-static struct config_rate_class *current_class;
-
 static int
 on_class_field(struct walk *w, const char *section, const char *key, yaml_node_t *v)
 {
-    struct config_rate_class *rc = current_class;
+    struct config_rate_class *rc = w->current_class;
 
     if (strcmp(key, "limit") == 0)
         GET_UINT(w, v, "limit", 1, 1000000000, rc->limit);
@@ -275,7 +273,7 @@ on_class(struct walk *w, const char *section, const char *key, yaml_node_t *v)
         rc->burst = 10;
         rc->keys = RL_KEY_ADDRESS;
     }
-    current_class = rc;
+    w->current_class = rc;
     snprintf(where, sizeof(where), "rate_limits.classes.%s", key);
     return each_pair(w, v, where, on_class_field);
 }
@@ -371,7 +369,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_node_t *root;
-    struct walk w = {&doc, cfg, err, errlen};
+    struct walk w = {&doc, cfg, err, errlen, NULL};
     FILE *fp;
     int rc = 0;
 

@@ -136,17 +136,20 @@ access_log(struct shim_req *r, int status, uint64_t duration_ns)
                             r->client,    "actor_kind",  r->actor_kind, "actor_id", r->actor_id};
     char line[16384];
     struct timespec ts;
-    struct tm tm;
     size_t n, method_len = r->req->method.len > 32 ? 32 : r->req->method.len;
 
     if (!shim.cfg->access_log)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    if (ts.tv_sec != t->log_second) {
+        /* The date and time to the second change once a second: format them then. */
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(t->log_time, sizeof(t->log_time), "%Y-%m-%dT%H:%M:%S", &tm);
+        t->log_second = ts.tv_sec;
+    }
     n = (size_t)snprintf(line, sizeof(line),
-                         "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"status\":%d,\"duration_ms\":%.3f,"
-                         "\"method\":",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                         "{\"time\":\"%s.%03ldZ\",\"status\":%d,\"duration_ms\":%.3f,\"method\":", t->log_time,
                          ts.tv_nsec / 1000000, status, (double)duration_ns / 1e6);
     n += put_json_string(line + n, r->req->method.base, method_len);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i += 2) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "reply.h"
+#include "validate.h"
 
 #define ROUTE_PREFIX 0x1     /* path is a prefix, not the whole path */
 #define ROUTE_METRICS 0x2    /* served on the metrics listener (also on the main one when it has none) */
@@ -47,6 +48,31 @@ header_bytes(const h2o_req_t *req)
     return n;
 }
 
+/*
+ * The shim's own routes take no body and no query parameters; the same
+ * validator as the endpoints' says so (422).  Returns whether to go on.
+ */
+static int
+takes_nothing(struct shim_req *r)
+{
+    h2o_req_t *req = r->req;
+    const json_t *none = validate_no_params_schema();
+    json_t *issues = json_array(), *query;
+    int ok;
+
+    if (req->entity.len > 0)
+        validate_issue(issues, "", "body", "this route takes no body");
+    query = validate_query(none, req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "",
+                           req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, issues);
+    validate(none, query, issues);
+    json_decref(query);
+    ok = json_array_size(issues) == 0;
+    if (!ok)
+        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, issues);
+    json_decref(issues);
+    return ok;
+}
+
 void
 routes_dispatch(h2o_req_t *req, struct shim_thread *thread, int on_metrics_listener)
 {
@@ -76,6 +102,8 @@ routes_dispatch(h2o_req_t *req, struct shim_thread *thread, int on_metrics_liste
             reply_problem(r, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
             return;
         }
+        if (!(rt->flags & ROUTE_ANY_METHOD) && !takes_nothing(r))
+            return;
         rt->handler(r);
         return;
     }

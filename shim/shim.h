@@ -45,6 +45,8 @@ struct shim_thread {
     struct metrics *metrics;
     char *log_buf; /* access log lines not yet written */
     size_t log_len;
+    time_t log_second; /* the second log_time formats */
+    char log_time[32];
     h2o_context_t metrics_ctx;
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
@@ -826,4 +827,20 @@ validate_query_text(const json_t *query)
     out[len++] = '}';
     out[len] = '\0';
     return out;
+}
+
+static json_t *no_params_schema;
+static pthread_once_t no_params_once = PTHREAD_ONCE_INIT;
+
+static void
+make_no_params_schema(void)
+{
+    no_params_schema = json_pack("{s:s}", "type", "object");
+}
+
+const json_t *
+validate_no_params_schema(void)
+{
+    pthread_once(&no_params_once, make_no_params_schema);
+    return no_params_schema;
 }

@@ -54,6 +54,9 @@ json_t *validate_query(const json_t *schema, const char *query, size_t len, json
  */
 char *validate_query_text(const json_t *query);
 
+/* The schema of a query that takes no parameters at all: {"type": "object"}. */
+const json_t *validate_no_params_schema(void);
+
 /* Appends one issue. */
 void validate_issue(json_t *issues, const char *path, const char *rule, const char *message);
 

@@ -188,16 +188,6 @@ on_result(void *owner, const struct db_result *res)
     }
 }
 
-/* The query schema of an endpoint without one: no parameters at all. */
-static json_t *empty_query_schema;
-static pthread_once_t empty_once = PTHREAD_ONCE_INIT;
-
-static void
-make_empty_query_schema(void)
-{
-    empty_query_schema = json_pack("{s:s}", "type", "object");
-}
-
 /* Parses "/v<1-999>/<rest>"; returns the version or -1. */
 static int
 parse_versioned(h2o_iovec_t path, size_t *rest_at)
@@ -293,8 +283,7 @@ handle_machine(struct shim_req *r)
         validate_issue(issues, "", "body", "this endpoint takes no body");
     else if (body != NULL)
         validate(e->body_schema, body, issues);
-    pthread_once(&empty_once, make_empty_query_schema);
-    qs = e->query_schema != NULL ? e->query_schema : empty_query_schema;
+    qs = e->query_schema != NULL ? e->query_schema : validate_no_params_schema();
     query = validate_query(qs, req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "",
                            req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, issues);
     validate(qs, query, issues);

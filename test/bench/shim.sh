@@ -37,15 +37,10 @@ CREATE FUNCTION public.bench_trivial(body jsonb, query jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $f$ SELECT '{"ok": true}'::jsonb $f$;
 SELECT actloom.expose(1, 'GET', 'ping', 'public.bench_trivial(jsonb,jsonb)', 'reports.read');
 SQL
-key=$(psql -tA <<'SQL' | grep '^alk_'
-BEGIN;
-SET LOCAL ROLE bench_gateway;
-SELECT actloom.act_as(u.id, c.id) FROM actloom.users u, actloom.companies c
- WHERE u.email = 'owner@bench.example' AND c.name = 'Bench';
-SELECT actloom.api_key_create(actloom.current_company(), 'bench', ARRAY['reports.read']);
-COMMIT;
-SQL
-)
+read -r owner company <<<"$(psql -tA -F ' ' -c "SELECT u.id, c.id FROM actloom.users u, actloom.companies c
+	WHERE u.email = 'owner@bench.example' AND c.name = 'Bench'")"
+key=$(psql -tA -c "BEGIN; SET LOCAL ROLE bench_gateway; SELECT actloom.act_as('$owner', '$company');
+	SELECT actloom.api_key_create('$company', 'bench', ARRAY['reports.read']); COMMIT;" | grep '^alk_')
 
 port=$(free_port)
 hello_port=$(free_port)

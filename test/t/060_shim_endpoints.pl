@@ -222,6 +222,9 @@ like($r->{content}, qr/actloom_http_request_duration_seconds_bucket\{le="\+Inf"\
 like($r->{content}, qr/actloom_db_connections\{state="idle"\}/, 'pool state');
 like($r->{content}, qr/actloom_db_reconnects_total \d+/, 'reconnects');
 refused($t->request('GET', '/nowhere'), 404, 'not-found', 'unknown route');
+$r = $t->request('GET', '/healthz?verbose=1');
+refused($r, 422, 'validation-failed', 'the same validator guards the own routes');
+is($r->{json}{issues}[0]{path}, '/verbose', 'naming the unknown parameter');
 refused($t->request('POST', '/healthz'), 405, 'method-not-allowed', 'wrong method on an own route');
 
 # --- the access log ---------------------------------------------------------------------------------------
