@@ -265,3 +265,23 @@ RESET ROLE;
 SELECT action, client_addr, actor_user = :'loner' AS actor_user FROM actloom.audit_log
  WHERE target_id = :'s9' ORDER BY seq;
 SELECT client_addr, user_agent FROM actloom.sessions WHERE id = :'s9';
+
+--------------------------------------------------------------------------
+-- Purging ended sessions: a DBA's periodic job.
+--------------------------------------------------------------------------
+SET ROLE regress_app;
+SELECT pg_temp.err('SELECT actloom.session_purge()') AS gateway_may_not;
+RESET ROLE;
+SELECT pg_temp.err('SELECT actloom.session_purge(NULL)') AS null_arg;
+SELECT pg_temp.err('SELECT actloom.session_purge(''-1 day'')') AS negative;
+CREATE TEMP TABLE live_before AS SELECT id FROM actloom.sessions s WHERE actloom._session_alive(s);
+SELECT actloom.session_purge() AS purged_after_30_days;
+UPDATE actloom.sessions SET revoked_at = revoked_at - interval '31 days' WHERE id = :'s2';
+SELECT actloom.session_purge() AS purged_after_30_days;
+SELECT count(*) AS s2_left FROM actloom.sessions WHERE id = :'s2';
+SELECT actloom.session_purge('0') > 0 AS purged_every_ended_one;
+SELECT (SELECT count(*) FROM actloom.sessions) = (SELECT count(*) FROM live_before) AS only_live_ones_left,
+	   NOT EXISTS (SELECT FROM live_before l WHERE NOT EXISTS (SELECT FROM actloom.sessions s WHERE s.id = l.id))
+		   AS all_live_ones_kept;
+SELECT action, detail - 'sessions' AS detail FROM actloom.audit_log
+ WHERE action = 'session.purge' ORDER BY seq;

@@ -210,6 +210,35 @@ END;
 COMMENT ON FUNCTION actloom.session_info() IS
 	'the acting user, their session and their companies with roles, as JSON';
 
+-- Ended sessions are kept for a while (a user's "signed out" history, the
+-- audit entries' targets) and then removed: every sign-in adds a row.
+CREATE FUNCTION actloom.session_purge(older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	PERFORM actloom._require_arg(older_than, 'older_than');
+	IF older_than < interval '0' THEN
+		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- A session ended at the first of its revocation, its expiry, the end
+	-- of its lifetime and the end of its idle time (least() skips NULLs).
+	DELETE FROM actloom.sessions s
+	 WHERE least(s.revoked_at, s.expires_at,
+				 s.created_at + actloom._session_limit('max_lifetime'),
+				 s.last_seen_at + actloom._session_limit('idle_timeout')) < now() - older_than;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM actloom._audit_to(actloom.system_chain(), 'session.purge', NULL, NULL,
+							  jsonb_build_object('older_than_s', extract(epoch FROM older_than)::bigint, 'sessions', n));
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION actloom.session_purge(interval) IS
+	'delete sessions that ended longer ago than older_than; for a periodic job of the DBA';
+
 GRANT EXECUTE ON FUNCTION
 	actloom.act_as_session(uuid, uuid),
 	actloom.session_create(uuid, text, inet, uuid),
