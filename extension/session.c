@@ -107,23 +107,6 @@ SessionInit(void)
 							NULL, NULL, NULL);
 }
 
-/* Prepare a plan once per backend and keep it; the caller is connected to SPI. */
-static SPIPlanPtr
-SessionPrepare(SPIPlanPtr *slot, const char *query, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
-}
-
 /*
  * SessionRefuse raises the one error every refused session gets, with the
  * reason for the server log only.  The session id is not a credential (the
@@ -158,7 +141,7 @@ SessionTouch(pg_uuid_t *session_id, TimestampTz now)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	SessionPrepare(&TouchPlan,
+	ActloomPrepare(&TouchPlan,
 				   "UPDATE actloom.sessions s SET last_seen_at = pg_catalog.now() "
 				   "WHERE s.id = (SELECT t.id FROM actloom.sessions t "
 				   "WHERE t.id = $1 AND t.last_seen_at <= $2 "
@@ -212,7 +195,7 @@ act_as_session(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	SessionPrepare(&LookupPlan,
+	ActloomPrepare(&LookupPlan,
 				   "SELECT s.user_id, s.created_at, s.last_seen_at, s.expires_at, "
 				   "s.revoked_at, s.revoked_reason, u.disabled_at IS NOT NULL "
 				   "FROM actloom.sessions s JOIN actloom.users u ON u.id = s.user_id "
