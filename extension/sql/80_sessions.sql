@@ -189,27 +189,6 @@ END;
 COMMENT ON FUNCTION actloom.my_sessions() IS
 	'the acting user''s live sessions, newest first, marking the current one';
 
-CREATE FUNCTION actloom.session_info()
-RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
-SET search_path = pg_catalog, actloom, pg_temp
-BEGIN ATOMIC
-	SELECT jsonb_build_object(
-		'user', jsonb_build_object('id', u.id, 'email', u.email),
-		'session', (SELECT jsonb_build_object('id', s.id, 'created_at', s.created_at,
-											  'expires_at', least(s.expires_at,
-													s.created_at + actloom._session_limit('max_lifetime')))
-					  FROM actloom.sessions s WHERE s.id = actloom.current_session()),
-		'companies', coalesce((SELECT jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name,
-																	'role', m.role)
-												ORDER BY c.name, c.id)
-								 FROM actloom.memberships m JOIN actloom.companies c ON c.id = m.company_id
-								WHERE m.user_id = u.id), '[]'::jsonb))
-	  FROM actloom.users u WHERE u.id = actloom._actor_user();
-END;
-COMMENT ON FUNCTION actloom.session_info() IS
-	'the acting user, their session and their companies with roles, as JSON';
-
 -- Ended sessions are kept for a while (a user's "signed out" history, the
 -- audit entries' targets) and then removed: every sign-in adds a row.
 CREATE FUNCTION actloom.session_purge(older_than interval DEFAULT '30 days')
@@ -244,6 +223,5 @@ GRANT EXECUTE ON FUNCTION
 	actloom.session_create(uuid, text, inet, uuid),
 	actloom.session_revoke(uuid),
 	actloom.session_revoke_all(),
-	actloom.my_sessions(),
-	actloom.session_info()
+	actloom.my_sessions()
 	TO actloom_gateway;
