@@ -25,7 +25,8 @@ endif
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
 	libssl-dev openssl bc libargon2-dev libh2o-evloop-dev libcurl4-openssl-dev \
-	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl
+	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl \
+	libio-socket-ssl-perl libhttp-cookiejar-perl
 
 EXTENSION = actloom
 MODULE_big = actloom
