@@ -6,12 +6,14 @@
 #                              argon2id ceiling of this machine: cores divided
 #                              by the time of one hash, measured in the same run
 #   signin.v1_p99_storm_vs_idle  p99 latency of an authenticated /v1 call while
-#                              a sign-in storm runs against the configured
-#                              "login" limit, over its p99 with no storm
+#                              a sign-in storm (one address, as fast as it
+#                              can, many accounts) runs into the configured
+#                              "login" limit (the default class), over its p99
+#                              with no storm
 #
-# The storm: sign-ins of many accounts paced at exactly the "login" limit the
-# bench configures, a quarter of the ceiling (so that it may take a quarter of
-# the machine's hashing capacity), while the /v1 latency is measured.
+# and, as a comment line, the same p99 ratio with a storm that the limit
+# admits entirely, paced at a quarter of the ceiling: what a quarter of the
+# machine's hashing capacity spent on sign-ins costs the other requests.
 #
 # Receives PGHOST, PGPORT, PGUSER, PGDATABASE, BENCH_WORK and PG_BINDIR from
 # test/run-bench.sh.
@@ -76,7 +78,7 @@ session:
   cookie: insecure-dev
 rate_limits:
   classes:
-    login: {limit: $1, period: 1, burst: $1, key: [address]}
+$([ "$1" = default ] || echo "    login: {limit: $1, period: 1, burst: $1, key: [address]}")
     api: {limit: 100000000, period: 1, burst: 100000000, key: [api_key]}
 YAML
 }
@@ -137,24 +139,32 @@ delay = function() return $storm_conns * 1000 / $storm_limit end
 LUA
 echo "# $cores cores, one argon2id hash $hash_ms ms: ceiling $ceiling sign-ins/s; measured $signins sign-ins/s" >&2
 
-# Latency of /v1 with and without a storm held to the login limit.
-start_shim "$storm_limit"
-: >"$work/idle" >"$work/storm"
-curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/ping" >/dev/null
-for _ in $(seq 1 "$turns"); do
-	wrk -t1 -c8 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/ping" |
-		p99 >>"$work/idle"
-	wrk -t2 -c"$storm_conns" -d"$((seconds + 2))s" -s "$work/storm.lua" "http://127.0.0.1:$port" >"$work/storm.out" &
-	storm_pid=$!
-	sleep 1
-	wrk -t1 -c8 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/ping" |
-		p99 >>"$work/storm"
-	wait "$storm_pid"
-done
-stop_shim
-idle=$(mean <"$work/idle")
-storm=$(mean <"$work/storm")
-echo "# /v1 p99 idle $idle ms, during a sign-in storm at the login limit, $storm_limit sign-ins/s: $storm ms" >&2
+# p99 of /v1 with no storm and during one; $1 the login limit, $2 the storm script.
+v1_p99_ratio() {
+	start_shim "$1"
+	: >"$work/idle" >"$work/storm"
+	curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/ping" >/dev/null
+	for _ in $(seq 1 "$turns"); do
+		wrk -t1 -c8 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/ping" |
+			p99 >>"$work/idle"
+		wrk -t1 -c"$storm_conns" -d"$((seconds + 2))s" -s "$2" "http://127.0.0.1:$port" >"$work/storm.out" &
+		storm_pid=$!
+		sleep 1
+		wrk -t1 -c8 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/ping" |
+			p99 >>"$work/storm"
+		wait "$storm_pid"
+	done
+	stop_shim
+	idle=$(mean <"$work/idle")
+	storm=$(mean <"$work/storm")
+	ratio=$(awk -v a="$storm" -v b="$idle" 'BEGIN { printf "%.2f", a / b }')
+}
+
+v1_p99_ratio default "$work/flood.lua"
+echo "# /v1 p99 idle $idle ms, during a sign-in storm into the default login limit: $storm ms" >&2
+storm_default=$ratio
+v1_p99_ratio "$storm_limit" "$work/storm.lua"
+echo "# /v1 p99 idle $idle ms, during sign-ins admitted at $storm_limit/s (a quarter of the ceiling): $storm ms, ratio $ratio" >&2
 
 awk -v a="$signins" -v b="$ceiling" 'BEGIN { printf "BENCH signin.vs_argon2_ceiling %.2f ratio goal >= 0.8\n", a / b }'
-awk -v a="$storm" -v b="$idle" 'BEGIN { printf "BENCH signin.v1_p99_storm_vs_idle %.2f ratio goal <= 2\n", a / b }'
+echo "BENCH signin.v1_p99_storm_vs_idle $storm_default ratio goal <= 2"
