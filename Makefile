@@ -25,7 +25,8 @@ endif
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
 	libssl-dev openssl bc libargon2-dev libh2o-evloop-dev libcurl4-openssl-dev \
-	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl
+	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl \
+	libio-socket-ssl-perl libhttp-cookiejar-perl
 
 EXTENSION = actloom
 MODULE_big = actloom
@@ -36,7 +37,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control
 DATA_built = extension/actloom--$(EXTVERSION).sql
 DATA = $(sort $(wildcard extension/actloom--*--*.sql))
 EXTRA_CLEAN = $(DATA_built)
-REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints
+REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
 

@@ -112,6 +112,7 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	SessionInit();
 	MarkGUCPrefixReserved("actloom");
 	ContextInit();
 	SealInit();

@@ -32,6 +32,8 @@ typedef struct ActorContext
 	char		key_id[APIKEY_ID_LEN + 1];	/* ACTOR_API_KEY: its public key id */
 	int			nscopes;		/* ACTOR_API_KEY */
 	char	  **scopes;			/* in TopMemoryContext */
+	bool		has_session;	/* ACTOR_USER signed in through a session */
+	pg_uuid_t	session_id;
 } ActorContext;
 
 /* actloom.c: settings */
@@ -60,10 +62,15 @@ extern const ActorContext *ContextGet(void);
 extern void ContextSetUser(const pg_uuid_t *user_id, const pg_uuid_t *company_id);
 extern void ContextSetApiKey(const pg_uuid_t *api_key, const char *key_id,
 							 const pg_uuid_t *company_id, int nscopes, char **scopes);
+extern void ContextSetSession(const pg_uuid_t *session_id, const pg_uuid_t *user_id,
+							  const pg_uuid_t *company_id);
 extern const inet *ContextGetClientAddr(void);
 
 /* audit.c */
 extern char *AuditSigningKeyFile;
+
+/* session.c */
+extern void SessionInit(void);
 
 /* roles.c */
 extern char *RolesMembership(const pg_uuid_t *company_id, const pg_uuid_t *user_id);

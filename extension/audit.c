@@ -437,7 +437,9 @@ audit_append(PG_FUNCTION_ARGS)
 	nulls[AL_ACTOR_API_KEY - 1] = actor->kind != ACTOR_API_KEY;
 	if (actor->kind == ACTOR_API_KEY)
 		values[AL_ACTOR_API_KEY - 1] = UUIDPGetDatum(&actor->api_key);
-	nulls[AL_ACTOR_SESSION - 1] = true;
+	nulls[AL_ACTOR_SESSION - 1] = !(actor->kind == ACTOR_USER && actor->has_session);
+	if (!nulls[AL_ACTOR_SESSION - 1])
+		values[AL_ACTOR_SESSION - 1] = UUIDPGetDatum(&actor->session_id);
 	nulls[AL_CLIENT_ADDR - 1] = client_addr == NULL;
 	if (client_addr)
 		values[AL_CLIENT_ADDR - 1] = InetPGetDatum(client_addr);

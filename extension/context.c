@@ -4,11 +4,13 @@
  *
  * The context lives in static memory of this backend, never in a GUC, a
  * table or anything else a session can write: the only ways in are act_as()
- * here, which checks the membership and is granted to the gateway only, and
- * authenticate_api_key() in apikey.c, which verified a key first (sessions
- * later).  So neither SET, set_config() nor a crafted row can forge an actor.
+ * here, which checks the membership and is granted to the gateway only,
+ * authenticate_api_key() in apikey.c, which verified a key first, and
+ * act_as_session() in session.c, which verified a sign-in session first.  So
+ * neither SET, set_config() nor a crafted row can forge an actor.
  *
- * Kinds.  A user acts with a role in a company (or in none, to create one);
+ * Kinds.  A user acts with a role in a company (or in none, to create one),
+ * possibly through a sign-in session, which audit entries then record;
  * an API key acts in its company with its scopes and no user and no role, so
  * current_user_id() is NULL for it and roles.c checks its scopes instead.
  *
@@ -175,6 +177,21 @@ ContextSetApiKey(const pg_uuid_t *api_key, const char *key_id,
 	ActorSubId = GetCurrentSubTransactionId();
 }
 
+/*
+ * ContextSetSession makes the user of a sign-in session the actor, optionally
+ * within a company; audit entries then name the session too.  Only
+ * act_as_session() in session.c calls it, after checking that the session is
+ * alive, the user enabled and, with a company, a member of it.
+ */
+void
+ContextSetSession(const pg_uuid_t *session_id, const pg_uuid_t *user_id,
+				  const pg_uuid_t *company_id)
+{
+	ContextSetUser(user_id, company_id);
+	Actor.has_session = true;
+	Actor.session_id = *session_id;
+}
+
 static Datum
 UuidDatumCopy(const pg_uuid_t *u)
 {
@@ -261,6 +278,20 @@ current_company(PG_FUNCTION_ARGS)
 	if (Actor.kind == ACTOR_NONE || !Actor.has_company)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(UuidDatumCopy(&Actor.company_id));
+}
+
+PG_FUNCTION_INFO_V1(current_session);
+
+/*
+ * current_session() returns the sign-in session the acting user acts
+ * through, or NULL when nobody acts or the actor was set otherwise.
+ */
+Datum
+current_session(PG_FUNCTION_ARGS)
+{
+	if (Actor.kind != ACTOR_USER || !Actor.has_session)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(UuidDatumCopy(&Actor.session_id));
 }
 
 /*

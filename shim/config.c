@@ -19,6 +19,8 @@
 #include <netinet/in.h>
 #include <yaml.h>
 
+#include "cookie.h"
+
 /* The classes every deployment has; a file may override or add to them. */
 static const struct config_rate_class default_classes[] = {
     {"login", 10, 60, 5, RL_KEY_ADDRESS | RL_KEY_ACCOUNT},
@@ -27,6 +29,7 @@ static const struct config_rate_class default_classes[] = {
     {"report", 60, 60, 10, RL_KEY_API_KEY},
     {"classify", 120, 60, 20, RL_KEY_API_KEY},
     {"api_key", 10, 60, 5, RL_KEY_USER},
+    {"manage", 600, 60, 100, RL_KEY_USER},
     {"api", 600, 60, 100, RL_KEY_API_KEY},
 };
 
@@ -157,6 +160,58 @@ on_tls(struct walk *w, const char *section, const char *key, yaml_node_t *v)
         return get_string(w, v, "tls.certificate", &w->cfg->tls_certificate);
     if (strcmp(key, "key") == 0)
         return get_string(w, v, "tls.key", &w->cfg->tls_key);
+    return fail(w, v, "unknown setting \"%s.%s\"", section, key);
+}
+
+/* An origin as browsers send it: scheme, host and optional port, nothing else. */
+static int
+origin_valid(const char *s)
+{
+    const char *host = strncmp(s, "https://", 8) == 0 ? s + 8 : strncmp(s, "http://", 7) == 0 ? s + 7 : NULL;
+
+    if (host == NULL || *host == '\0' || strlen(s) > 255)
+        return 0;
+    for (; *host != '\0'; host++)
+        if (!((*host >= 'a' && *host <= 'z') || (*host >= '0' && *host <= '9') || strchr(".-:[]", *host) != NULL))
+            return 0;
+    return 1;
+}
+
+static int
+on_session(struct walk *w, const char *section, const char *key, yaml_node_t *v)
+{
+    struct config *c = w->cfg;
+
+    if (strcmp(key, "key_file") == 0)
+        return get_string(w, v, "session.key_file", &c->session_key_file);
+    if (strcmp(key, "cookie") == 0) {
+        const char *s = scalar(v);
+        if (s == NULL || (c->session_cookie = cookie_mode_parse(s)) < 0)
+            return fail(w, v, "\"session.cookie\" is \"secure\" or \"insecure-dev\"");
+        return 0;
+    }
+    if (strcmp(key, "max_lifetime_s") == 0) {
+        GET_UINT(w, v, "session.max_lifetime_s", 60, 365 * 24 * 3600, c->session_max_lifetime);
+        return 0;
+    }
+    if (strcmp(key, "origins") == 0) {
+        if (v->type != YAML_SEQUENCE_NODE)
+            return fail(w, v, "\"session.origins\" must be a list");
+        for (unsigned i = 0; i < c->nsession_origins; i++)
+            free(c->session_origins[i]);
+        c->nsession_origins = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+            const char *o = item ? scalar(item) : NULL;
+            if (c->nsession_origins == CONFIG_MAX_ORIGINS)
+                return fail(w, v, "at most %d origins", CONFIG_MAX_ORIGINS);
+            if (o == NULL || !origin_valid(o))
+                return fail(w, item ? item : v,
+                            "\"session.origins\": \"%s\" is not an origin like https://app.example.com", o ? o : "");
+            c->session_origins[c->nsession_origins++] = strdup(o);
+        }
+        return 0;
+    }
     return fail(w, v, "unknown setting \"%s.%s\"", section, key);
 }
 
@@ -309,6 +364,8 @@ on_top(struct walk *w, const char *section, const char *key, yaml_node_t *v)
         return each_pair(w, v, "tls", on_tls);
     if (strcmp(key, "database") == 0)
         return each_pair(w, v, "database", on_database);
+    if (strcmp(key, "session") == 0)
+        return each_pair(w, v, "session", on_session);
     if (strcmp(key, "limits") == 0)
         return each_pair(w, v, "limits", on_limits);
     if (strcmp(key, "metrics") == 0)
@@ -359,6 +416,8 @@ config_defaults(struct config *cfg)
     cfg->rl_store = strdup("memory");
     cfg->rl_max_entries = 100000;
     cfg->access_log = 1;
+    cfg->session_cookie = COOKIE_SECURE;
+    cfg->session_max_lifetime = 12 * 3600;
     cfg->nclasses = sizeof(default_classes) / sizeof(default_classes[0]);
     memcpy(cfg->classes, default_classes, sizeof(default_classes));
 }
@@ -418,6 +477,9 @@ config_free(struct config *cfg)
     free(cfg->db_conninfo);
     free(cfg->metrics_address);
     free(cfg->rl_store);
+    free(cfg->session_key_file);
+    for (unsigned i = 0; i < cfg->nsession_origins; i++)
+        free(cfg->session_origins[i]);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -14,6 +14,7 @@
 #define CONFIG_MAX_CLASSES 32
 #define CONFIG_MAX_PROXIES 64
 #define CONFIG_NAME_MAX 32
+#define CONFIG_MAX_ORIGINS 16
 
 /* What a rate-limit class counts requests by; a class may use several. */
 enum rl_key_kind {
@@ -67,6 +68,11 @@ struct config {
     struct config_cidr proxies[CONFIG_MAX_PROXIES];
     unsigned nproxies;
     int access_log; /* 1: one JSON line a request on stdout */
+    char *session_key_file;  /* NULL: no sessions, /auth and /api are not served */
+    int session_cookie;      /* enum cookie_mode: secure (0) or insecure-dev */
+    unsigned session_max_lifetime; /* seconds a session token may live, at most */
+    char *session_origins[CONFIG_MAX_ORIGINS]; /* the shim's own origins; none: derived from Host */
+    unsigned nsession_origins;
 };
 
 /* Fills in every default. */

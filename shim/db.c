@@ -51,6 +51,7 @@ struct db_job {
     db_callback cb;
     void *owner; /* NULL once detached */
     uint64_t queued_at_ms;
+    int slow; /* db_submit_slow: may not take the pool's last connection */
     int nstmts;
     int seen; /* statements whose result has arrived */
     struct db_stmt stmts[DB_MAX_STMTS];
@@ -137,8 +138,8 @@ fail_queue(struct db_pool *pool, enum db_outcome why)
     }
 }
 
-struct db_job *
-db_submit(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner)
+static struct db_job *
+submit(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner, int slow)
 {
     struct db_job *job = calloc(1, sizeof(*job));
     size_t total = 0;
@@ -182,10 +183,23 @@ db_submit(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_call
         return NULL;
     }
     job->queued_at_ms = now_ms(pool);
+    job->slow = slow;
     h2o_linklist_insert(&pool->queue, &job->link);
     pool->queued++;
     pool_dispatch(pool);
     return job;
+}
+
+struct db_job *
+db_submit(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner)
+{
+    return submit(pool, stmts, nstmts, cb, owner, 0);
+}
+
+struct db_job *
+db_submit_slow(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner)
+{
+    return submit(pool, stmts, nstmts, cb, owner, 1);
 }
 
 void
@@ -345,17 +359,37 @@ conn_send(struct db_conn *c, struct db_job *job)
     conn_flush(c);
 }
 
+/*
+ * Hands queued jobs to idle connections, oldest first, except that slow jobs
+ * (password hashing) may hold all connections but one: a storm of sign-ins
+ * leaves a connection to every other request, which then waits for no hash.
+ */
 static void
 pool_dispatch(struct db_pool *pool)
 {
+    unsigned slow_busy = 0, slow_max = pool->nconns > 1 ? pool->nconns - 1 : 1;
+
+    for (unsigned i = 0; i < pool->nconns; i++)
+        if (pool->conns[i].state == C_BUSY && pool->conns[i].job != NULL && pool->conns[i].job->slow)
+            slow_busy++;
     for (unsigned i = 0; i < pool->nconns && !h2o_linklist_is_empty(&pool->queue); i++) {
         struct db_conn *c = &pool->conns[i];
-        if (c->state == C_IDLE) {
-            struct db_job *job = H2O_STRUCT_FROM_MEMBER(struct db_job, link, pool->queue.next);
-            h2o_linklist_unlink(&job->link);
-            pool->queued--;
-            conn_send(c, job);
+        struct db_job *job = NULL;
+        if (c->state != C_IDLE)
+            continue;
+        for (h2o_linklist_t *l = pool->queue.next; l != &pool->queue; l = l->next) {
+            struct db_job *j = H2O_STRUCT_FROM_MEMBER(struct db_job, link, l);
+            if (!j->slow || slow_busy < slow_max) {
+                job = j;
+                break;
+            }
         }
+        if (job == NULL)
+            return; /* only slow jobs wait, and they have their share */
+        h2o_linklist_unlink(&job->link);
+        pool->queued--;
+        slow_busy += job->slow ? 1 : 0;
+        conn_send(c, job);
     }
 }
 
@@ -398,6 +432,9 @@ conn_collect(struct db_conn *c)
                 job->result.outcome = DB_ERROR;
                 job->result.failed_stmt = job->seen;
                 snprintf(job->result.sqlstate, sizeof(job->result.sqlstate), "%s", state ? state : "XX000");
+                snprintf(job->result.message, sizeof(job->result.message), "%s",
+                         PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                                                                        : "");
             }
             PQclear(r);
             break;

@@ -19,7 +19,7 @@
 #include "config.h"
 
 #define DB_MAX_STMTS 4
-#define DB_MAX_PARAMS 4
+#define DB_MAX_PARAMS 6
 
 struct db_pool;
 struct db_job;
@@ -35,6 +35,7 @@ struct db_result {
     enum db_outcome outcome;
     int failed_stmt;
     char sqlstate[6];
+    char message[256]; /* DB_ERROR: the primary message, for handlers that may show it */
     PGresult *res[DB_MAX_STMTS]; /* owned by the pool; valid during the callback */
     int nres;
     unsigned retry_after; /* DB_UNAVAILABLE: seconds until the next attempt */
@@ -61,6 +62,14 @@ void db_pool_destroy(struct db_pool *pool);
  * full).
  */
 struct db_job *db_submit(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner);
+
+/*
+ * db_submit for jobs that take long by design (a sign-in hashes a password):
+ * they never hold the pool's last connection, so other requests do not queue
+ * behind them.
+ */
+struct db_job *db_submit_slow(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb,
+                              void *owner);
 
 /* The owner no longer wants the result. */
 void db_detach(struct db_job *job);

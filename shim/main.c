@@ -5,8 +5,9 @@
  * port in use is an error at start, not in a thread), starts the registry
  * loader and one worker thread per event loop, then waits for signals:
  *
- *   SIGHUP           reload rate-limit classes and trusted proxies from the
- *                    file, and the endpoint registry from the database
+ *   SIGHUP           reload rate-limit classes, trusted proxies, session
+ *                    settings and the session key file, and the endpoint
+ *                    registry from the database
  *   SIGTERM, SIGINT  stop accepting, let requests in flight finish (at most
  *                    the request timeout), exit 0
  *
@@ -287,18 +288,15 @@ usage(FILE *out)
 static void
 reload_policy(void)
 {
-    struct shim_policy *p = calloc(1, sizeof(*p));
     char err[512];
+    struct shim_policy *p = shim_policy_load(shim.cfg->path, err, sizeof(err));
 
-    config_defaults(&p->cfg);
-    if (config_load(&p->cfg, shim.cfg->path, err, sizeof(err)) != 0) {
+    if (p == NULL) {
         LOG_ERROR("SIGHUP: keeping the running configuration: %s", err);
-        config_free(&p->cfg);
-        free(p);
         return;
     }
     shim_policy_replace(p);
-    LOG_INFO("SIGHUP: reloaded rate-limit classes and trusted proxies; reloading the registry");
+    LOG_INFO("SIGHUP: reloaded rate-limit classes, trusted proxies and session keys; reloading the registry");
 }
 
 int
@@ -311,7 +309,7 @@ main(int argc, char **argv)
     const char *path = "/etc/actloom/shim.yaml";
     int check_only = 0, opt, sig;
     struct config *cfg;
-    struct shim_policy *policy;
+    struct shim_policy *policy = NULL;
     char err[512] = "";
     sigset_t set;
 
@@ -335,12 +333,10 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    /* The startup configuration, and the first policy: a copy SIGHUP replaces. */
+    /* The startup configuration, and the first policy (with the session keys): a copy SIGHUP replaces. */
     cfg = calloc(1, sizeof(*cfg));
-    policy = calloc(1, sizeof(*policy));
     config_defaults(cfg);
-    config_defaults(&policy->cfg);
-    if (config_load(cfg, path, err, sizeof(err)) != 0 || config_load(&policy->cfg, path, err, sizeof(err)) != 0 ||
+    if (config_load(cfg, path, err, sizeof(err)) != 0 || (policy = shim_policy_load(path, err, sizeof(err))) == NULL ||
         check_only) {
         int invalid = err[0] != '\0';
         if (invalid)
@@ -348,9 +344,8 @@ main(int argc, char **argv)
         else
             printf("actloom-shim: configuration %s is valid\n", path);
         config_free(cfg);
-        config_free(&policy->cfg);
         free(cfg);
-        free(policy);
+        shim_policy_free(policy);
         return invalid ? 1 : 0;
     }
 

@@ -33,6 +33,15 @@ static const struct route routes[] = {
     {"GET /readyz", "GET", "/readyz", ROUTE_MAIN | ROUTE_METRICS, handle_readyz},
     /* Prometheus text */
     {"GET /metrics", "GET", "/metrics", ROUTE_METRICS, handle_metrics},
+    /* people: sign-up, sign-in, sign-out, the session and its CSRF token (session cookie) */
+    {"POST /auth/signup", "POST", "/auth/signup", ROUTE_MAIN, handle_auth_signup},
+    {"POST /auth/login", "POST", "/auth/login", ROUTE_MAIN, handle_auth_login},
+    {"POST /auth/logout", "POST", "/auth/logout", ROUTE_MAIN, handle_auth_logout},
+    {"POST /auth/logout-all", "POST", "/auth/logout-all", ROUTE_MAIN, handle_auth_logout_all},
+    {"GET /auth/session", "GET", "/auth/session", ROUTE_MAIN, handle_auth_session},
+    {"GET /auth/csrf", "GET", "/auth/csrf", ROUTE_MAIN, handle_auth_csrf},
+    /* the management API of signed-in people; its own table is in handlers/manage.c */
+    {"unmatched", NULL, "/api/", ROUTE_MAIN | ROUTE_PREFIX | ROUTE_ANY_METHOD, handle_manage},
     /* the versioned machine endpoints of the registry */
     {"unmatched", NULL, "/v", ROUTE_MAIN | ROUTE_PREFIX | ROUTE_ANY_METHOD, handle_machine},
 };

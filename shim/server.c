@@ -2,6 +2,7 @@
  * server.c: the state all threads share (shim.h): the policy snapshot and
  * the clock.  Kept apart from main.c so that the unit test programs link.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -50,8 +51,40 @@ shim_policy_free_all(void)
     shim.policy = NULL;
     while (p != NULL) {
         struct shim_policy *next = p->retired;
-        config_free(&p->cfg);
-        free(p);
+        shim_policy_free(p);
         p = next;
     }
+}
+
+struct shim_policy *
+shim_policy_load(const char *path, char *err, size_t errlen)
+{
+    struct shim_policy *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    config_defaults(&p->cfg);
+    if (config_load(&p->cfg, path, err, errlen) != 0)
+        goto fail;
+    if (p->cfg.session_key_file != NULL) {
+        if (jwt_keyring_load(p->cfg.session_key_file, &p->session_keys, err, errlen) != 0)
+            goto fail;
+        p->has_session_keys = 1;
+    }
+    return p;
+fail:
+    shim_policy_free(p);
+    return NULL;
+}
+
+void
+shim_policy_free(struct shim_policy *p)
+{
+    if (p == NULL)
+        return;
+    config_free(&p->cfg);
+    jwt_keyring_wipe(&p->session_keys);
+    free(p);
 }

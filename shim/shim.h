@@ -17,15 +17,21 @@
 #include "clientaddr.h"
 #include "config.h"
 #include "db.h"
+#include "jwt.h"
 #include "ratelimit.h"
 
 struct registry;
 struct metrics;
 
-/* What SIGHUP can change: rate-limit classes and trusted proxies. */
+/*
+ * What SIGHUP can change: rate-limit classes, trusted proxies, and the
+ * session settings with the session key ring read from session.key_file.
+ */
 struct shim_policy {
     struct shim_policy *retired; /* the one this replaced */
     struct config cfg;
+    int has_session_keys;
+    struct jwt_keyring session_keys;
 };
 
 struct shim_thread {
@@ -94,6 +100,13 @@ struct shim_req {
 
 /* The policy in force; valid until exit (see server.c). */
 struct shim_policy *shim_policy_current(void);
+/*
+ * Reads the configuration file into a new policy, with the session key ring
+ * it names.  Returns NULL with a message in err.
+ */
+struct shim_policy *shim_policy_load(const char *path, char *err, size_t errlen);
+/* Frees a policy that was never made current (NULL is fine). */
+void shim_policy_free(struct shim_policy *p);
 void shim_policy_replace(struct shim_policy *p);
 void shim_policy_free_all(void);
 

@@ -7,7 +7,8 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA actloom FROM PUBLIC;
 
 -- Read the context: needed by row level security policies for every role.
 GRANT EXECUTE ON FUNCTION actloom.current_user_id(), actloom.current_company(),
-	actloom.current_api_key(), actloom.current_actor_kind()
+	actloom.current_api_key(), actloom.current_actor_kind(),
+	actloom.current_session()
 	TO PUBLIC;
 
 -- protect_table needs table ownership anyway (ALTER TABLE checks it); the

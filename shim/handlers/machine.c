@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "apikey.h"
+#include "handlers/common.h"
 #include "metrics.h"
 #include "registry.h"
 #include "reply.h"
@@ -32,54 +33,11 @@
 #define H(s) s, sizeof(s) - 1
 #define AUTH_SQL "SELECT FROM actloom.authenticate_api_key($1::text, $2::text)"
 
-/* What a database error becomes; the first matching prefix wins. */
-static const struct {
-    const char *sqlstate_prefix;
-    int status;
-    const char *slug;
-    const char *title;
-} db_errors[] = {
-    {"28", 401, "unauthorized", "Unauthorized"},
-    {"42501", 403, "forbidden", "Forbidden"},
-    {"P0002", 404, "not-found", "Not found"},
-    {"02", 404, "not-found", "Not found"},
-    {"23", 409, "conflict", "Conflict"},
-    {"22", 422, "unprocessable", "Unprocessable request"},
-    {"57014", 504, "timeout", "The request took too long"},
-    {"40", 503, "unavailable", "Service unavailable"},
-    {"53", 503, "unavailable", "Service unavailable"},
-    {"57P", 503, "unavailable", "Service unavailable"},
-    {"08", 503, "unavailable", "Service unavailable"},
-};
-
 static void
 unauthorized(struct shim_req *r, const char *detail)
 {
     reply_header(r, "WWW-Authenticate", "Bearer realm=\"actloom\"");
     reply_problem(r, 401, "unauthorized", "Unauthorized", detail, NULL);
-}
-
-/* Adds the rate-limit headers of a verdict; on refusal answers 429. */
-static int
-limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
-{
-    struct rl_verdict v;
-    char policy[128], state[128], retry[16], detail[160];
-
-    rl_take(shim.rl, rc, key, keylen, shim_now_ns() / 1000000, &v);
-    rl_policy_header(rc, policy, sizeof(policy));
-    rl_state_header(rc, &v, state, sizeof(state));
-    reply_header(r, "RateLimit-Policy", policy);
-    reply_header(r, "RateLimit", state);
-    if (v.allowed)
-        return 0;
-    snprintf(retry, sizeof(retry), "%u", v.retry_after);
-    reply_header(r, "Retry-After", retry);
-    metrics_rate_limited(r->thread->metrics, rc->name);
-    snprintf(detail, sizeof(detail), "Rate limit \"%s\" exceeded: %u requests per %u seconds. Retry in %u seconds.",
-             rc->name, rc->limit, rc->period, v.retry_after);
-    reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
-    return -1;
 }
 
 /* Applies a class by each key it names that is known before the database. */
@@ -91,12 +49,12 @@ limit_class(struct shim_req *r, const struct config_rate_class *rc, const char *
 
     if (rc->keys & RL_KEY_API_KEY) {
         n = snprintf(key, sizeof(key), "k:%s", key_id);
-        if (limit(r, rc, key, (size_t)n) != 0)
+        if (handler_limit(r, rc, key, (size_t)n) != 0)
             return -1;
     }
     if (rc->keys & RL_KEY_ADDRESS) {
         n = snprintf(key, sizeof(key), "a:%s", r->client);
-        if (limit(r, rc, key, (size_t)n) != 0)
+        if (handler_limit(r, rc, key, (size_t)n) != 0)
             return -1;
     }
     return 0;
@@ -117,35 +75,10 @@ bearer_token(h2o_req_t *req)
     return h2o_iovec_init(v.base + 7, v.len - 7);
 }
 
-/* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */
-static int
-is_json_content_type(h2o_req_t *req)
-{
-    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    h2o_iovec_t v;
-    size_t i = 16;
-
-    if (at == -1)
-        return 0;
-    v = req->headers.entries[at].value;
-    if (v.len < 16 || strncasecmp(v.base, "application/json", 16) != 0)
-        return 0;
-    while (i < v.len && v.base[i] == ' ')
-        i++;
-    if (i == v.len)
-        return 1;
-    if (v.base[i++] != ';')
-        return 0;
-    while (i < v.len && v.base[i] == ' ')
-        i++;
-    return v.len - i == 13 && strncasecmp(v.base + i, "charset=utf-8", 13) == 0;
-}
-
 static void
 on_result(void *owner, const struct db_result *res)
 {
     struct shim_req *r = owner;
-    char retry[16];
 
     r->job = NULL;
     switch (res->outcome) {
@@ -159,31 +92,8 @@ on_result(void *owner, const struct db_result *res)
         reply_send(r, 200, "application/json", PQgetvalue(out, 0, 0), (size_t)PQgetlength(out, 0, 0));
         return;
     }
-    case DB_UNAVAILABLE:
-        snprintf(retry, sizeof(retry), "%u", res->retry_after);
-        reply_header(r, "Retry-After", retry);
-        reply_problem(r, 503, "unavailable", "Service unavailable", "The database is not reachable.", NULL);
-        return;
-    case DB_TIMEOUT:
-        reply_problem(r, 504, "timeout", "The request took too long", NULL, NULL);
-        return;
-    case DB_ERROR:
-        for (size_t i = 0; i < sizeof(db_errors) / sizeof(db_errors[0]); i++) {
-            if (strncmp(res->sqlstate, db_errors[i].sqlstate_prefix, strlen(db_errors[i].sqlstate_prefix)) != 0)
-                continue;
-            if (db_errors[i].status == 401) {
-                unauthorized(r, NULL);
-                return;
-            }
-            if (db_errors[i].status == 503)
-                reply_header(r, "Retry-After", "1");
-            reply_problem(r, db_errors[i].status, db_errors[i].slug, db_errors[i].title, NULL, NULL);
-            return;
-        }
-        reply_problem(r, 500, "internal", "Internal server error",
-                      "The request id identifies this failure in the server's logs.", NULL);
-        fprintf(stderr, "actloom-shim: request %s: database error %s in statement %d\n", r->request_id, res->sqlstate,
-                res->failed_stmt);
+    default:
+        handler_db_failure(r, res, HANDLER_BEARER);
         return;
     }
 }
@@ -258,7 +168,7 @@ handle_machine(struct shim_req *r)
     r->route = e->route;
 
     /* 4. the body's type and size */
-    if (req->entity.base != NULL && req->entity.len > 0 && !is_json_content_type(req)) {
+    if (req->entity.base != NULL && req->entity.len > 0 && !handler_is_json(req)) {
         reply_problem(r, 415, "unsupported-media-type", "Unsupported media type", "The body must be application/json.",
                       NULL);
         return;

@@ -30,7 +30,8 @@ sub new
 	my $self = bless { name => $args{name}, shim_pid => undef }, $class;
 	my $node = PostgreSQL::Test::Cluster->new($args{name});
 	$node->init;
-	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'actloom'\nmax_connections = 50\n");
+	$node->append_conf('postgresql.conf', join("\n", "shared_preload_libraries = 'actloom'", 'max_connections = 50',
+		@{ $args{pg_conf} || [] }) . "\n");
 	$node->start;
 	$self->{node} = $node;
 	$node->safe_psql('postgres', 'CREATE DATABASE actloom');

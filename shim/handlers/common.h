@@ -1,0 +1,42 @@
+/*
+ * handlers/common.h: what the handlers share: rate limits, JSON request
+ * bodies, and the answer to a database job that did not succeed.
+ */
+#ifndef ACTLOOM_HANDLERS_COMMON_H
+#define ACTLOOM_HANDLERS_COMMON_H
+
+#include "shim.h"
+
+/*
+ * Takes one request of class rc for key, adds the RateLimit-Policy and
+ * RateLimit headers, and on refusal answers 429 (Retry-After, a problem
+ * naming the policy) and returns -1.
+ */
+int handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
+
+/* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */
+int handler_is_json(h2o_req_t *req);
+
+/*
+ * The request's body, which must be present, JSON, within the size and
+ * depth limits and valid against schema.  Answers 415, 413, 400 or 422 (with
+ * every failing field) and returns NULL otherwise.  The caller owns the
+ * result.
+ */
+json_t *handler_body(struct shim_req *r, const json_t *schema);
+
+/* Flags of handler_db_failure. */
+#define HANDLER_BEARER 0x1       /* a 401 names the Bearer scheme (API keys) */
+#define HANDLER_SHOW_MESSAGE 0x2 /* 403, 404, 409 and 422 carry the database's message */
+
+/*
+ * Answers a job that did not succeed: 503 with Retry-After when the
+ * database is unreachable, 504 on timeout, and for an error the status its
+ * SQLSTATE maps to (28 401, 42501 403, P0002 and 02 404, 23 409, 22 422, 40
+ * 53 57P 08 503, 57014 504), anything else 500 with the request id and no
+ * SQL text.  HANDLER_SHOW_MESSAGE is for statements that call only
+ * actloom's own functions, whose messages are written for people.
+ */
+void handler_db_failure(struct shim_req *r, const struct db_result *res, unsigned flags);
+
+#endif
