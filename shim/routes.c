@@ -17,6 +17,7 @@
 #define ROUTE_METRICS 0x2    /* served on the metrics listener (also on the main one when it has none) */
 #define ROUTE_MAIN 0x4       /* served on the main listener */
 #define ROUTE_ANY_METHOD 0x8 /* the handler checks the method */
+#define ROUTE_OWN_BODY 0x10  /* the handler validates the body against its own schema */
 
 struct route {
     const char *name;   /* the label in logs and metrics */
@@ -34,8 +35,8 @@ static const struct route routes[] = {
     /* Prometheus text */
     {"GET /metrics", "GET", "/metrics", ROUTE_METRICS, handle_metrics},
     /* people: sign-up, sign-in, sign-out, the session and its CSRF token (session cookie) */
-    {"POST /auth/signup", "POST", "/auth/signup", ROUTE_MAIN, handle_auth_signup},
-    {"POST /auth/login", "POST", "/auth/login", ROUTE_MAIN, handle_auth_login},
+    {"POST /auth/signup", "POST", "/auth/signup", ROUTE_MAIN | ROUTE_OWN_BODY, handle_auth_signup},
+    {"POST /auth/login", "POST", "/auth/login", ROUTE_MAIN | ROUTE_OWN_BODY, handle_auth_login},
     {"POST /auth/logout", "POST", "/auth/logout", ROUTE_MAIN, handle_auth_logout},
     {"POST /auth/logout-all", "POST", "/auth/logout-all", ROUTE_MAIN, handle_auth_logout_all},
     {"GET /auth/session", "GET", "/auth/session", ROUTE_MAIN, handle_auth_session},
@@ -58,18 +59,19 @@ header_bytes(const h2o_req_t *req)
 }
 
 /*
- * The shim's own routes take no body and no query parameters; the same
- * validator as the endpoints' says so (422).  Returns whether to go on.
+ * The shim's own routes take no query parameters, and no body unless their
+ * handler validates one; the same validator as the endpoints' says so (422).
+ * Returns whether to go on.
  */
 static int
-takes_nothing(struct shim_req *r)
+takes_nothing(struct shim_req *r, int body_too)
 {
     h2o_req_t *req = r->req;
     const json_t *none = validate_no_params_schema();
     json_t *issues = json_array(), *query;
     int ok;
 
-    if (req->entity.len > 0)
+    if (body_too && req->entity.len > 0)
         validate_issue(issues, "", "body", "this route takes no body");
     query = validate_query(none, req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "",
                            req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, issues);
@@ -111,7 +113,7 @@ routes_dispatch(h2o_req_t *req, struct shim_thread *thread, int on_metrics_liste
             reply_problem(r, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
             return;
         }
-        if (!(rt->flags & ROUTE_ANY_METHOD) && !takes_nothing(r))
+        if (!(rt->flags & ROUTE_ANY_METHOD) && !takes_nothing(r, !(rt->flags & ROUTE_OWN_BODY)))
             return;
         rt->handler(r);
         return;
