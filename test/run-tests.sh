@@ -103,5 +103,5 @@ fi
 
 echo
 for f in "${failures[@]}"; do echo "FAILED $f"; done
-echo "make test: $passed passed, $failed failed"
+echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
