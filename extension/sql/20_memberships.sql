@@ -197,6 +197,27 @@ $$;
 COMMENT ON FUNCTION actloom.add_member(uuid, uuid, actloom.company_role) IS
 	'add an existing user to a company (permission members.invite)';
 
+-- The role of a member named as the target of a change; P0002 for a
+-- non-member.
+CREATE FUNCTION actloom._member_role(company uuid, user_id uuid)
+RETURNS actloom.company_role
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	found_role actloom.company_role;
+BEGIN
+	SELECT m.role INTO found_role FROM actloom.memberships m
+	 WHERE m.company_id = _member_role.company AND m.user_id = _member_role.user_id;
+	IF found_role IS NULL THEN
+		RAISE EXCEPTION 'user is not a member of the company' USING ERRCODE = 'no_data_found';
+	END IF;
+	RETURN found_role;
+END
+$$;
+COMMENT ON FUNCTION actloom._member_role(uuid, uuid) IS
+	'internal: the role of a target member, or P0002';
+
 CREATE FUNCTION actloom.set_role(company uuid, user_id uuid, role actloom.company_role)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
@@ -209,11 +230,7 @@ BEGIN
 	actor_role := actloom._membership_change(company, 'members.set_role');
 	PERFORM actloom._require_arg(set_role.user_id, 'user_id');
 	PERFORM actloom._require_arg(set_role.role, 'role');
-	SELECT m.role INTO old_role FROM actloom.memberships m
-	 WHERE m.company_id = set_role.company AND m.user_id = set_role.user_id;
-	IF old_role IS NULL THEN
-		RAISE EXCEPTION 'user is not a member of the company' USING ERRCODE = 'no_data_found';
-	END IF;
+	old_role := actloom._member_role(company, set_role.user_id);
 	PERFORM actloom._check_ceiling(actor_role, old_role, 'change a member with');
 	PERFORM actloom._check_ceiling(actor_role, set_role.role, 'grant');
 	IF old_role = 'owner' AND set_role.role <> 'owner' THEN
@@ -243,11 +260,7 @@ BEGIN
 	actor_role := actloom._membership_change(company,
 		CASE WHEN remove_member.user_id = actloom.current_user_id()
 			 THEN 'members.read' ELSE 'members.remove' END);
-	SELECT m.role INTO old_role FROM actloom.memberships m
-	 WHERE m.company_id = remove_member.company AND m.user_id = remove_member.user_id;
-	IF old_role IS NULL THEN
-		RAISE EXCEPTION 'user is not a member of the company' USING ERRCODE = 'no_data_found';
-	END IF;
+	old_role := actloom._member_role(company, remove_member.user_id);
 	PERFORM actloom._check_ceiling(actor_role, old_role, 'remove a member with');
 	IF old_role = 'owner' THEN
 		PERFORM actloom._check_last_owner(company, remove_member.user_id);
