@@ -66,7 +66,7 @@ struct db_pool {
     unsigned nconns;
     h2o_linklist_t queue;
     unsigned queued;
-    unsigned long long reconnects, timeouts;
+    struct db_counters *counters;
     char statement_timeout[64];
 };
 
@@ -265,7 +265,7 @@ conn_continue(struct db_conn *c, PostgresPollingStatusType status)
         if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1 || conn_watch(c, 0) != 0)
             break;
         if (c->ever_connected)
-            c->pool->reconnects++;
+            atomic_fetch_add_explicit(&c->pool->counters->reconnects, 1, memory_order_relaxed);
         c->ever_connected = 1;
         c->backoff_ms = 0;
         c->state = C_IDLE;
@@ -486,7 +486,7 @@ on_writable(h2o_socket_t *sock, const char *err)
 /* --- the pool --------------------------------------------------------------- */
 
 struct db_pool *
-db_pool_create(h2o_evloop_t *loop, const struct config *cfg)
+db_pool_create(h2o_evloop_t *loop, const struct config *cfg, struct db_counters *counters)
 {
     struct db_pool *pool = calloc(1, sizeof(*pool));
 
@@ -496,6 +496,7 @@ db_pool_create(h2o_evloop_t *loop, const struct config *cfg)
     }
     pool->loop = loop;
     pool->cfg = cfg;
+    pool->counters = counters;
     pool->nconns = cfg->db_pool_size;
     h2o_linklist_init_anchor(&pool->queue);
     snprintf(pool->statement_timeout, sizeof(pool->statement_timeout), "-c statement_timeout=%u",
@@ -535,7 +536,7 @@ db_pool_tick(struct db_pool *pool, uint64_t now)
             LOG_WARN("could not connect to the database within %u ms", pool->cfg->db_connect_timeout_ms);
             conn_fail(c, DB_UNAVAILABLE);
         } else if (c->state == C_BUSY) {
-            pool->timeouts++;
+            atomic_fetch_add_explicit(&pool->counters->timeouts, 1, memory_order_relaxed);
             conn_fail(c, DB_TIMEOUT);
         }
     }
@@ -546,7 +547,7 @@ db_pool_tick(struct db_pool *pool, uint64_t now)
             break;
         h2o_linklist_unlink(&job->link);
         pool->queued--;
-        pool->timeouts++;
+        atomic_fetch_add_explicit(&pool->counters->timeouts, 1, memory_order_relaxed);
         job_fail(job, DB_TIMEOUT);
     }
 }
@@ -573,6 +574,4 @@ db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
         }
     }
     out->queued = pool->queued;
-    out->reconnects = pool->reconnects;
-    out->timeouts = pool->timeouts;
 }

@@ -14,6 +14,7 @@
 #define ACTLOOM_DB_H
 
 #include <h2o.h>
+#include <stdatomic.h>
 #include <libpq-fe.h>
 
 #include "config.h"
@@ -51,7 +52,15 @@ struct db_stmt {
 typedef void (*db_callback)(void *owner, const struct db_result *result);
 
 /* Creates the pool for a loop and starts connecting. */
-struct db_pool *db_pool_create(h2o_evloop_t *loop, const struct config *cfg);
+/*
+ * Event counters the pool adds to as things happen; owned by the caller and
+ * read by /metrics on any thread, so they outlive the pool and are atomic.
+ */
+struct db_counters {
+    _Atomic unsigned long long reconnects, timeouts;
+};
+
+struct db_pool *db_pool_create(h2o_evloop_t *loop, const struct config *cfg, struct db_counters *counters);
 
 /* Closes every connection; jobs still queued are failed as unavailable. */
 void db_pool_destroy(struct db_pool *pool);
@@ -74,10 +83,9 @@ struct db_job *db_submit_slow(struct db_pool *pool, const struct db_stmt *stmts,
 /* The owner no longer wants the result. */
 void db_detach(struct db_job *job);
 
-/* Pool state for /readyz and /metrics. */
+/* Pool state for /readyz and /metrics: a snapshot of its connections. */
 struct db_pool_stats {
     unsigned up, busy, connecting, down, queued;
-    unsigned long long reconnects, timeouts;
 };
 void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
 

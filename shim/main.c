@@ -218,7 +218,7 @@ init_worker(struct shim_thread *t, unsigned index)
         return -1;
     if (RAND_bytes((unsigned char *)&t->request_prefix, sizeof(t->request_prefix)) != 1)
         return -1;
-    if ((t->db = db_pool_create(t->loop, shim.cfg)) == NULL)
+    if ((t->db = db_pool_create(t->loop, shim.cfg, &t->db_counters)) == NULL)
         return -1;
     h2o_timeout_init(t->loop, &t->tick_timeout, TICK_MS);
     t->tick.cb = on_tick;

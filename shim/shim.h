@@ -47,7 +47,8 @@ struct shim_thread {
     h2o_multithread_receiver_t control;
     struct db_pool *db;
     pthread_mutex_t stats_lock; /* guards stats, read by /metrics on any thread */
-    struct db_pool_stats stats;
+    struct db_pool_stats stats; /* as of the last tick */
+    struct db_counters db_counters;
     struct metrics *metrics;
     char *log_buf; /* access log lines not yet written */
     size_t log_len;

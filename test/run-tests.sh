@@ -94,9 +94,12 @@ if compgen -G "test/t/*.pl" >/dev/null; then
 			passed=$((passed + 1))
 		else
 			failed=$((failed + 1))
-			failures+=("tap: $t")
 			find "$work/tap/tmp_check/log" -name "*$(basename "$t" .pl)*" -type f \
 				-exec tail -n 40 {} + 2>/dev/null || true
+			# The failing checks go into the summary, which CI shows last.
+			why=$(grep -h -A3 '^not ok' "$work/tap/tmp_check/log/regress_log_$(basename "$t" .pl)" 2>/dev/null |
+				head -n 12 | sed 's/^/    /')
+			failures+=("tap: $t${why:+$'\n'$why}")
 		fi
 	done
 fi

@@ -1,6 +1,7 @@
 /*
  * handlers/health.c: /healthz, /readyz and /metrics.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ handle_metrics(struct shim_req *r)
 {
     struct metrics *all[256];
     struct db_pool_stats total = {0};
+    unsigned long long reconnects = 0, timeouts = 0;
     size_t len, cap, n;
     char *text, *out;
 
@@ -60,9 +62,9 @@ handle_metrics(struct shim_req *r)
         total.connecting += t->stats.connecting;
         total.down += t->stats.down;
         total.queued += t->stats.queued;
-        total.reconnects += t->stats.reconnects;
-        total.timeouts += t->stats.timeouts;
         pthread_mutex_unlock(&t->stats_lock);
+        reconnects += atomic_load_explicit(&t->db_counters.reconnects, memory_order_relaxed);
+        timeouts += atomic_load_explicit(&t->db_counters.timeouts, memory_order_relaxed);
     }
     cap = len + 2048;
     out = h2o_mem_alloc_pool(&r->req->pool, cap);
@@ -89,6 +91,6 @@ handle_metrics(struct shim_req *r)
                           "# TYPE actloom_rate_limit_evictions_total counter\n"
                           "actloom_rate_limit_evictions_total %llu\n",
                           total.up - total.busy, total.busy, total.connecting, total.down, total.queued,
-                          total.reconnects, total.timeouts, (unsigned long long)rl_evictions(shim.rl));
+                          reconnects, timeouts, (unsigned long long)rl_evictions(shim.rl));
     reply_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", out, n);
 }
