@@ -116,6 +116,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("actloom");
 	ContextInit();
 	SealInit();
+	AuditInit();
 }
 
 /*

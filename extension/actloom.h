@@ -68,6 +68,7 @@ extern const inet *ContextGetClientAddr(void);
 
 /* audit.c */
 extern char *AuditSigningKeyFile;
+extern void AuditInit(void);
 
 /* session.c */
 extern void SessionInit(void);

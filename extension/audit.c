@@ -14,9 +14,9 @@
  * Appending.  A BEFORE INSERT trigger assigns seq, time, actor, prev_hash
  * and hash, whatever the inserter supplied.  To make chains gap-free and
  * fork-free, the trigger first takes a per-chain lock (a heavyweight lock
- * in the advisory lock space, field4 = AUDIT_LOCK_SPACE, held until the
- * transaction ends), then reads the chain's last entry with SnapshotSelf.
- * Because the lock is held until commit or abort, the previous holder has
+ * in the advisory lock space, field4 = AUDIT_LOCK_SPACE), then reads the
+ * chain's last entry with SnapshotSelf.  The lock is held until our commit
+ * record is in the WAL, or until we abort, so the previous holder has
  * finished by the time we read: its entry is either committed (and visible
  * to SnapshotSelf whatever our isolation level or snapshot) or rolled back
  * (and invisible).  So no entry is ever chained to one that did not commit,
@@ -25,6 +25,21 @@
  * Writers of different chains take different locks and never wait for each
  * other.  Entries written earlier by our own transaction are visible to
  * SnapshotSelf as well, including those of the current command.
+ *
+ * Committing.  Holding the chain lock until the transaction's locks are
+ * released would also hold it while the commit record is flushed, so one
+ * chain could commit only once per WAL flush.  Instead the lock is a
+ * session lock that the transaction callback releases as soon as the commit
+ * record has been inserted, and the transaction commits asynchronously
+ * (synchronous_commit is set to off for it, LOCAL); the same callback then
+ * flushes the WAL up to that record before the client hears of the commit.
+ * The next appender therefore chains to an entry whose commit record
+ * precedes its own in the WAL: after a crash, the later commit survives
+ * only if the earlier one does.  Their
+ * flushes overlap, as in any group commit.  When synchronous replication is
+ * configured the commit stays synchronous (the lock is then released after
+ * the standbys have confirmed), and a transaction that appended cannot be
+ * prepared for two-phase commit (its session lock would not follow it).
  *
  * Verifying.  audit_verify() streams the trail in (chain, seq) order through
  * the primary key, holding one entry of look-ahead, so its memory does not
@@ -50,6 +65,8 @@
 #include <openssl/pem.h>
 
 #include "access/genam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -62,12 +79,14 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "replication/syncrep.h"
 #include "storage/fd.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/inet.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -317,7 +336,15 @@ AuditHash(const uint8 *prev, int prevlen, StringInfo canonical, uint8 *out)
 		elog(ERROR, "SHA-256 failed");
 }
 
-/* Take the chain's append lock until the end of the transaction. */
+/*
+ * The chain locks this transaction holds, as session locks that
+ * AuditXactCallback releases; the array lives in TopMemoryContext.
+ */
+static LOCKTAG *AuditHeld = NULL;
+static int	AuditNHeld = 0;
+static int	AuditMaxHeld = 0;
+
+/* Take the chain's append lock until the commit record is written. */
 static void
 AuditLockChain(const pg_uuid_t *chain)
 {
@@ -329,7 +356,83 @@ AuditLockChain(const pg_uuid_t *chain)
 	for (i = 0; i < UUID_LEN; i++)
 		k = (k << 8 | k >> 56) ^ chain->data[i];
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (k >> 32), (uint32) k, AUDIT_LOCK_SPACE);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	for (i = 0; i < AuditNHeld; i++)
+		if (memcmp(&AuditHeld[i], &tag, sizeof(tag)) == 0)
+			return;
+	if (AuditNHeld == AuditMaxHeld)
+	{
+		int			n = AuditMaxHeld == 0 ? 4 : AuditMaxHeld * 2;
+
+		AuditHeld = AuditHeld == NULL
+			? MemoryContextAlloc(TopMemoryContext, n * sizeof(LOCKTAG))
+			: repalloc(AuditHeld, n * sizeof(LOCKTAG));
+		AuditMaxHeld = n;
+	}
+
+	/*
+	 * The first chain of the transaction: commit asynchronously, unless the
+	 * commit must wait for synchronous standbys, which only the commit
+	 * itself does (AuditXactCallback flushes locally).
+	 */
+	if (AuditNHeld == 0 && synchronous_commit > SYNCHRONOUS_COMMIT_OFF &&
+		(synchronous_commit <= SYNCHRONOUS_COMMIT_LOCAL_FLUSH ||
+		 SyncRepStandbyNames == NULL || SyncRepStandbyNames[0] == '\0'))
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
+	AuditHeld[AuditNHeld++] = tag;
+}
+
+static void
+AuditReleaseChains(void)
+{
+	while (AuditNHeld > 0)
+	{
+		AuditNHeld--;
+		(void) LockRelease(&AuditHeld[AuditNHeld], ExclusiveLock, true);
+	}
+}
+
+/*
+ * At commit, the commit record is in the WAL (not necessarily on disk) and
+ * the transaction is visible: let the next appender in, then make the
+ * commit durable before the client hears of it.  At abort, just let go.
+ */
+static void
+AuditXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (AuditNHeld > 0)
+			{
+				AuditReleaseChains();
+				if (!XLogRecPtrIsInvalid(XactLastCommitEnd))
+					XLogFlush(XactLastCommitEnd);
+			}
+			break;
+		case XACT_EVENT_ABORT:
+			AuditReleaseChains();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (AuditNHeld > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has appended to the audit trail")));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * AuditInit registers the transaction callback; called once from _PG_init.
+ */
+void
+AuditInit(void)
+{
+	RegisterXactCallback(AuditXactCallback, NULL);
 }
 
 /*

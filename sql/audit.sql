@@ -226,3 +226,40 @@ SELECT actloom.company_audit(:'acme');
 SELECT actloom.company_audit_verify(:'acme');
 COMMIT;
 RESET ROLE;
+
+-- Committing.  The chain lock is taken at the first append and released
+-- at the end (right after the commit record is written, before the flush
+-- the transaction does itself); the commit is asynchronous for the appending
+-- transaction only.  A transaction that appended cannot be prepared.
+-- (Chain locks are advisory locks with field4 0xA0D1, shown as a smallint.)
+CREATE VIEW pg_temp.chain_locks AS
+	SELECT count(*) AS chain_locks FROM pg_locks
+	 WHERE locktype = 'advisory' AND objsubid::int4 & 65535 = 41169 AND pid = pg_backend_pid();
+BEGIN;
+SELECT actloom.act_as(:'acme_member', :'acme');
+SELECT current_setting('synchronous_commit') AS before_append, * FROM pg_temp.chain_locks;
+SAVEPOINT s;
+SELECT actloom.audit('reports.generate') > 0 AS appended;
+SELECT actloom.audit('reports.generate') > 0 AS appended_again;
+SELECT current_setting('synchronous_commit') AS after_append, * FROM pg_temp.chain_locks;
+RELEASE s;
+COMMIT;
+SELECT current_setting('synchronous_commit') AS after_commit, * FROM pg_temp.chain_locks;
+BEGIN;
+SELECT actloom.act_as(:'acme_member', :'acme');
+SAVEPOINT s;
+SELECT actloom.audit('reports.generate') AS undone_seq \gset
+ROLLBACK TO s;
+SELECT * FROM pg_temp.chain_locks;
+ROLLBACK;
+SELECT * FROM pg_temp.chain_locks;
+BEGIN;
+SELECT actloom.act_as(:'acme_member', :'acme');
+SELECT actloom.audit('reports.generate') = :undone_seq AS not_prepared_seq;
+PREPARE TRANSACTION 'audit_2pc';
+SELECT * FROM pg_temp.chain_locks;
+SELECT count(*) AS prepared FROM pg_prepared_xacts;
+BEGIN;
+SELECT actloom.act_as(:'acme_member', :'acme');
+SELECT actloom.audit('reports.generate') = :undone_seq AS seq_still_free;
+COMMIT;
