@@ -110,8 +110,9 @@ on_limited(void *owner, const struct db_result *res)
         return;
     }
     own.nres = res->nres > RL_DB_STMTS ? res->nres - RL_DB_STMTS : 0;
-    for (int i = 0; i < DB_MAX_STMTS; i++)
-        own.res[i] = i < own.nres ? res->res[i + RL_DB_STMTS] : NULL;
+    memset(own.res, 0, sizeof(own.res));
+    for (int i = RL_DB_STMTS; i < res->nres && i < DB_MAX_STMTS; i++)
+        own.res[i - RL_DB_STMTS] = res->res[i];
     if (res->outcome == DB_ERROR)
         own.failed_stmt = res->failed_stmt - RL_DB_STMTS;
     l->cb(l->owner, &own);
