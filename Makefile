@@ -37,7 +37,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control
 DATA_built = extension/actloom--$(EXTVERSION).sql
 DATA = $(sort $(wildcard extension/actloom--*--*.sql))
 EXTRA_CLEAN = $(DATA_built)
-REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people
+REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people ratelimit
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
 

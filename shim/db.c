@@ -53,7 +53,9 @@ struct db_job {
     uint64_t queued_at_ms;
     int slow; /* db_submit_slow: may not take the pool's last connection */
     int nstmts;
-    int seen; /* statements whose result has arrived */
+    int seen;   /* statements whose result has arrived */
+    int nsyncs; /* Syncs sent: one a transaction */
+    int synced; /* of which the results have arrived */
     struct db_stmt stmts[DB_MAX_STMTS];
     struct db_result result;
     char *strings; /* copies of SQL and parameters */
@@ -170,6 +172,7 @@ submit(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callbac
         job->stmts[i].sql = memcpy(p, stmts[i].sql, n);
         p += n;
         job->stmts[i].nparams = stmts[i].nparams;
+        job->stmts[i].end_txn = stmts[i].end_txn;
         for (int j = 0; j < stmts[i].nparams; j++) {
             if (stmts[i].params[j] == NULL)
                 continue;
@@ -345,16 +348,16 @@ conn_send(struct db_conn *c, struct db_job *job)
     c->job = job;
     c->state = C_BUSY;
     c->deadline_ms = now_ms(c->pool) + c->pool->cfg->db_query_timeout_ms + 1000;
+    job->nsyncs = 0;
     for (int i = 0; i < job->nstmts; i++) {
         const struct db_stmt *s = &job->stmts[i];
-        if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->params, NULL, NULL, 0)) {
+        int last = i == job->nstmts - 1;
+        if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->params, NULL, NULL, 0) ||
+            ((s->end_txn || last) && !PQpipelineSync(c->pg))) {
             conn_fail(c, DB_UNAVAILABLE);
             return;
         }
-    }
-    if (!PQpipelineSync(c->pg)) {
-        conn_fail(c, DB_UNAVAILABLE);
-        return;
+        job->nsyncs += s->end_txn || last;
     }
     conn_flush(c);
 }
@@ -393,7 +396,12 @@ pool_dispatch(struct db_pool *pool)
     }
 }
 
-/* Reads every result that has arrived; finishes the job at its Sync. */
+/*
+ * Reads every result that has arrived; finishes the job at its last Sync.
+ * After a failure the rest of that transaction is skipped by the server
+ * (PIPELINE_ABORTED); a later transaction of the job still runs, but its
+ * results are not kept, so that res[i] is always statement i's.
+ */
 static void
 conn_collect(struct db_conn *c)
 {
@@ -406,6 +414,8 @@ conn_collect(struct db_conn *c)
         switch (PQresultStatus(r)) {
         case PGRES_PIPELINE_SYNC:
             PQclear(r);
+            if (++job->synced < job->nsyncs)
+                continue;
             c->job = NULL;
             c->state = C_IDLE;
             job_finish(job);

@@ -4,7 +4,10 @@
  *
  * A job is a short list of statements sent in pipeline mode and closed by one
  * Sync, so they run as one implicit transaction in one round trip: if one
- * fails, the rest are skipped and nothing is committed.  Its callback runs
+ * fails, the rest are skipped and nothing is committed.  A statement marked
+ * end_txn is followed by a Sync of its own, so that the statements after it
+ * are another transaction, still in the same round trip; it commits whatever
+ * they do, and they run whatever it did.  Its callback runs
  * exactly once, on the loop's thread, with every result or the reason there
  * are none.  A caller that goes away (the client hung up) detaches the job;
  * the statements still finish on their connection, and the callback is not
@@ -27,7 +30,7 @@ struct db_job;
 
 enum db_outcome {
     DB_OK,          /* every statement succeeded; results in res[] */
-    DB_ERROR,       /* a statement failed: sqlstate and failed_stmt say which */
+    DB_ERROR,       /* a statement failed: sqlstate and failed_stmt say which (the first, if several) */
     DB_UNAVAILABLE, /* no connection to the database: retry later */
     DB_TIMEOUT,     /* the statements took longer than the query timeout */
 };
@@ -37,16 +40,21 @@ struct db_result {
     int failed_stmt;
     char sqlstate[6];
     char message[256]; /* DB_ERROR: the primary message, for handlers that may show it */
-    PGresult *res[DB_MAX_STMTS]; /* owned by the pool; valid during the callback */
+    /* Results of the statements before the first failure; owned by the pool, valid during the callback. */
+    PGresult *res[DB_MAX_STMTS];
     int nres;
     unsigned retry_after; /* DB_UNAVAILABLE: seconds until the next attempt */
 };
 
-/* One statement: SQL text and text-format parameters (NULL for SQL NULL). */
+/*
+ * One statement: SQL text and text-format parameters (NULL for SQL NULL);
+ * end_txn commits it, and those before it, on its own.
+ */
 struct db_stmt {
     const char *sql;
     int nparams;
     const char *params[DB_MAX_PARAMS];
+    int end_txn;
 };
 
 typedef void (*db_callback)(void *owner, const struct db_result *result);

@@ -36,12 +36,15 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit_db.h"
 #include "registry.h"
 #include "reply.h"
 #include "routes.h"
 #include "shim.h"
 
 #define TICK_MS 50
+/* How often the first worker deletes expired rate-limit states, with the database store. */
+#define RL_PURGE_MS 60000
 
 enum control_kind { CONTROL_SHUTDOWN = 1 };
 
@@ -168,6 +171,11 @@ on_tick(h2o_timeout_entry_t *entry)
     uint64_t now = h2o_now(t->loop);
 
     db_pool_tick(t->db, now);
+    if (t->index == 0 && shim.rl_database && now >= t->rl_purge_at_ms) {
+        if (t->rl_purge_at_ms != 0)
+            rl_db_purge(t->db);
+        t->rl_purge_at_ms = now + RL_PURGE_MS;
+    }
     reply_flush_log(t);
     pthread_mutex_lock(&t->stats_lock);
     db_pool_stats(t->db, &t->stats);
@@ -357,10 +365,7 @@ main(int argc, char **argv)
         LOG_ERROR("out of memory for %zu rate-limit entries", cfg->rl_max_entries);
         return 1;
     }
-    if (strcmp(cfg->rl_store, "memory") != 0) {
-        LOG_ERROR("rate_limits.store \"%s\" is not available in this build; use \"memory\"", cfg->rl_store);
-        return 1;
-    }
+    shim.rl_database = strcmp(cfg->rl_store, "database") == 0;
     if (cfg->tls_certificate != NULL && (shim.ssl_ctx = setup_tls(cfg)) == NULL)
         return 1;
     setup_h2o(&shim.h2o_config, on_req, cfg);

@@ -28,6 +28,15 @@ struct rl_verdict {
     uint32_t retry_after; /* when refused: seconds until one is allowed */
 };
 
+/*
+ * A take decided later, by the database store (ratelimit_db.h): the class
+ * and the key, which lives as long as the request.
+ */
+struct rl_pending {
+    const struct config_rate_class *rc;
+    const char *key;
+};
+
 /* A table of at least max_entries slots; NULL when out of memory. */
 struct rl_table *rl_create(size_t max_entries);
 void rl_destroy(struct rl_table *t);

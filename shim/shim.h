@@ -61,6 +61,7 @@ struct shim_thread {
     int shutting_down;
     int done;
     uint64_t shutdown_at_ms;
+    uint64_t rl_purge_at_ms; /* the next purge of expired rate-limit states (worker 0, database store) */
     uint64_t request_counter;
     uint32_t request_prefix;
 };
@@ -71,6 +72,7 @@ struct shim_server {
     struct shim_policy *policy;
     struct registry *registry;
     struct rl_table *rl;
+    int rl_database; /* rate_limits.store is "database": takes go to the database */
     SSL_CTX *ssl_ctx;
     h2o_globalconf_t h2o_config;
     h2o_globalconf_t metrics_config;
@@ -81,6 +83,9 @@ struct shim_server {
 };
 
 extern struct shim_server shim;
+
+/* The most takes one request makes: two classes, each by API key and address. */
+#define SHIM_MAX_LIMITS 4
 
 /* One request; allocated from the request's pool, freed with it. */
 struct shim_req {
@@ -95,6 +100,8 @@ struct shim_req {
     struct shim_policy *policy;
     struct registry *registry;
     struct db_job *job;
+    struct rl_pending limits[SHIM_MAX_LIMITS]; /* database store: the takes its job begins with */
+    unsigned nlimits;
     int responded;
     int on_metrics_listener;
 };

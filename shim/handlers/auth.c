@@ -15,7 +15,8 @@
  * audited there, in the system chain, with the client address, and the
  * transaction commits so that the record stays.
  *
- * Sign-in and sign-up are rate limited before the database is asked:
+ * Sign-in and sign-up are rate limited before their statements run (with
+ * the database store, in the same round trip):
  * "login" by client address and by account (the lower-cased email),
  * "signup" by address (and by account when the class says so).  Sign-in and
  * sign-up refuse a foreign Origin, against login CSRF.
@@ -253,7 +254,7 @@ handle_auth_login(struct shim_req *r)
                                 5,
                                 {a->email, json_string_value(json_object_get(body, "password")), user_agent(r),
                                  r->client, have_old ? a->claims.sid : NULL}};
-    r->job = db_submit_slow(r->thread->db, stmts, 2, on_login, a);
+    r->job = handler_submit(r, stmts, 2, on_login, a, 1);
     json_decref(body);
 }
 
@@ -298,7 +299,7 @@ handle_auth_signup(struct shim_req *r)
                                 5,
                                 {a->email, json_string_value(json_object_get(body, "password")),
                                  json_string_value(json_object_get(body, "name")), user_agent(r), r->client}};
-    r->job = db_submit_slow(r->thread->db, stmts, 2, on_signup, a);
+    r->job = handler_submit(r, stmts, 2, on_signup, a, 1);
     json_decref(body);
 }
 
@@ -398,7 +399,7 @@ session_op(struct shim_req *r, enum session_op op)
     case OP_CSRF:
         break;
     }
-    r->job = db_submit(r->thread->db, stmts, n, on_session_op, s);
+    r->job = handler_submit(r, stmts, n, on_session_op, s, 0);
 }
 
 void

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "ratelimit_db.h"
 #include "reply.h"
 #include "validate.h"
 
@@ -33,26 +35,108 @@ static const struct {
     {"08", 503, "unavailable", "Service unavailable"},
 };
 
+/* The headers of one take, whichever store made it, and the 429 of a refusal; returns -1 after a 429. */
+static int
+limit_reply(struct shim_req *r, const struct config_rate_class *rc, const struct rl_verdict *v)
+{
+    char policy[128], state[128], retry[16], detail[160];
+
+    rl_policy_header(rc, policy, sizeof(policy));
+    rl_state_header(rc, v, state, sizeof(state));
+    reply_header(r, "RateLimit-Policy", policy);
+    reply_header(r, "RateLimit", state);
+    if (v->allowed)
+        return 0;
+    snprintf(retry, sizeof(retry), "%u", v->retry_after);
+    reply_header(r, "Retry-After", retry);
+    metrics_rate_limited(r->thread->metrics, rc->name);
+    snprintf(detail, sizeof(detail), "Rate limit \"%s\" exceeded: %u requests per %u seconds. Retry in %u seconds.",
+             rc->name, rc->limit, rc->period, v->retry_after);
+    reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
+    return -1;
+}
+
 int
 handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
 {
     struct rl_verdict v;
-    char policy[128], state[128], retry[16], detail[160];
+    char *copy;
 
-    rl_take(shim.rl, rc, key, keylen, shim_now_ns() / 1000000, &v);
-    rl_policy_header(rc, policy, sizeof(policy));
-    rl_state_header(rc, &v, state, sizeof(state));
-    reply_header(r, "RateLimit-Policy", policy);
-    reply_header(r, "RateLimit", state);
-    if (v.allowed)
+    if (shim.rl_database) {
+        if (r->nlimits == SHIM_MAX_LIMITS) {
+            LOG_ERROR("request %s: more than %d rate-limit takes", r->request_id, SHIM_MAX_LIMITS);
+            reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
+            return -1;
+        }
+        copy = h2o_mem_alloc_pool(&r->req->pool, keylen + 1);
+        memcpy(copy, key, keylen);
+        copy[keylen] = '\0';
+        r->limits[r->nlimits++] = (struct rl_pending){rc, copy};
         return 0;
-    snprintf(retry, sizeof(retry), "%u", v.retry_after);
-    reply_header(r, "Retry-After", retry);
-    metrics_rate_limited(r->thread->metrics, rc->name);
-    snprintf(detail, sizeof(detail), "Rate limit \"%s\" exceeded: %u requests per %u seconds. Retry in %u seconds.",
-             rc->name, rc->limit, rc->period, v.retry_after);
-    reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
-    return -1;
+    }
+    rl_take(shim.rl, rc, key, keylen, shim_now_ns() / 1000000, &v);
+    return limit_reply(r, rc, &v);
+}
+
+/* A job that begins with the request's takes, and the handler's callback it ends in. */
+struct limited_job {
+    struct shim_req *r;
+    db_callback cb;
+    void *owner;
+};
+
+/*
+ * The takes' verdicts first: their headers, or the 429 of the first refused.
+ * Then a failure of the takes themselves is answered here, and anything else
+ * goes to the handler without the two leading statements.
+ */
+static void
+on_limited(void *owner, const struct db_result *res)
+{
+    struct limited_job *l = owner;
+    struct shim_req *r = l->r;
+    struct db_result own = *res;
+
+    r->job = NULL;
+    for (unsigned i = 0; res->nres > 0 && i < r->nlimits; i++) {
+        struct rl_verdict v;
+        if (rl_db_verdict(res->res[0], i, r->limits[i].rc, &v) != 0)
+            break;
+        if (limit_reply(r, r->limits[i].rc, &v) != 0)
+            return;
+    }
+    if (res->outcome == DB_ERROR && res->failed_stmt < RL_DB_STMTS) {
+        handler_db_failure(r, res, 0);
+        return;
+    }
+    own.nres = res->nres > RL_DB_STMTS ? res->nres - RL_DB_STMTS : 0;
+    memset(own.res, 0, sizeof(own.res));
+    for (int i = RL_DB_STMTS; i < res->nres && i < DB_MAX_STMTS; i++)
+        own.res[i - RL_DB_STMTS] = res->res[i];
+    if (res->outcome == DB_ERROR)
+        own.failed_stmt = res->failed_stmt - RL_DB_STMTS;
+    l->cb(l->owner, &own);
+}
+
+struct db_job *
+handler_submit(struct shim_req *r, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner, int slow)
+{
+    struct db_stmt all[DB_MAX_STMTS];
+    struct limited_job *l;
+
+    if (r->nlimits == 0)
+        return slow ? db_submit_slow(r->thread->db, stmts, nstmts, cb, owner)
+                    : db_submit(r->thread->db, stmts, nstmts, cb, owner);
+    if (nstmts > DB_MAX_STMTS - RL_DB_STMTS || rl_db_statements(&r->req->pool, r->limits, r->nlimits, all) != 0) {
+        LOG_ERROR("request %s: could not prepare the rate-limit takes", r->request_id);
+        reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
+        return NULL;
+    }
+    memcpy(all + RL_DB_STMTS, stmts, sizeof(*stmts) * (size_t)nstmts);
+    l = h2o_mem_alloc_pool(&r->req->pool, sizeof(*l));
+    *l = (struct limited_job){r, cb, owner};
+    return slow ? db_submit_slow(r->thread->db, all, nstmts + RL_DB_STMTS, on_limited, l)
+                : db_submit(r->thread->db, all, nstmts + RL_DB_STMTS, on_limited, l);
 }
 
 int

@@ -11,8 +11,22 @@
  * Takes one request of class rc for key, adds the RateLimit-Policy and
  * RateLimit headers, and on refusal answers 429 (Retry-After, a problem
  * naming the policy) and returns -1.
+ *
+ * With the database store the take is only noted, and returns 0: it is
+ * made by the request's job (handler_submit), which answers the 429 in the
+ * same way.  A request answered without a job is then not counted.
  */
 int handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
+
+/*
+ * Submits the request's statements (db_submit, or db_submit_slow when slow)
+ * and returns the job for r->job.  Takes noted by handler_limit go first, in
+ * the same round trip (ratelimit_db.h): cb then sees only the request's own
+ * results (res[0] is stmts[0]'s), and is not called when a take was refused
+ * or failed, which is answered here.
+ */
+struct db_job *handler_submit(struct shim_req *r, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner,
+                              int slow);
 
 /* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */
 int handler_is_json(h2o_req_t *req);

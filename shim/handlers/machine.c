@@ -14,6 +14,10 @@
  *   8. one transaction, one round trip: authenticate_api_key(key, scope)
  *      then the function, under that actor                  200 or mapped
  *
+ * With the database store (rate_limits.store: database) the takes of 2 and
+ * 7 are made in 8's round trip, in a transaction of their own before 8's
+ * (handler_submit): a request refused at 3 to 6 is then not counted.
+ *
  * The key goes to the database as a parameter and nowhere else: it is
  * never logged, and the access log names the key by its public id.
  */
@@ -237,7 +241,7 @@ handle_machine(struct shim_req *r)
     key[token.len] = '\0';
     stmts[0] = (struct db_stmt){AUTH_SQL, 2, {key, e->scope}};
     stmts[1] = (struct db_stmt){e->call_sql, 2, {body_text, query_text}};
-    r->job = db_submit(r->thread->db, stmts, 2, on_result, r);
+    r->job = handler_submit(r, stmts, 2, on_result, r, 0);
 done:
     free(body_text);
     free(query_text);

@@ -415,7 +415,7 @@ handle_manage(struct shim_req *r)
     stmts[0] = (struct db_stmt){SESSION_SQL, 3, {r->client, a->claims.sid, a->has_company ? company : NULL}};
     stmts[1] = (struct db_stmt){route->sql, nparams, {NULL}};
     memcpy(stmts[1].params, params, sizeof(params[0]) * (size_t)nparams);
-    r->job = db_submit(r->thread->db, stmts, 2, on_result, a);
+    r->job = handler_submit(r, stmts, 2, on_result, a, 0);
     json_decref(query);
     json_decref(body);
 }

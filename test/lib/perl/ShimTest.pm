@@ -4,6 +4,7 @@
 #   $t->start_shim;                        # waits for /healthz
 #   my $res = $t->request('POST', '/v1/x', key => $key, json => {...});
 #   $t->stop_shim;                         # SIGTERM; checks exit 0 and no sanitizer report
+#   my $u = $t->peer('other');             # a second shim on the same database
 #
 # The database "actloom" has the extension, a gateway login role "shim", a
 # company "Acme" whose owner is o@acme.test, and a protected table
@@ -81,6 +82,17 @@ sub new
 }
 
 sub node { $_[0]->{node} }
+
+# Another shim on the same database, with its own name, port, configuration
+# file and logs (the configuration a copy of this one's): for what several
+# shims behind one load balancer share.
+sub peer
+{
+	my ($self, $name) = @_;
+	my %copy = %$self;
+	delete @copy{qw(shim_pid port config_path log access)};
+	return bless { %copy, name => $name, config => { %{ $self->{config} } } }, ref $self;
+}
 
 # Runs SQL as the company's owner through the gateway role, as an
 # application would; returns the output.
