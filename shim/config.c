@@ -224,6 +224,8 @@ on_database(struct walk *w, const char *section, const char *key, yaml_node_t *v
         return get_string(w, v, "database.conninfo", &c->db_conninfo);
     if (strcmp(key, "pool_size") == 0)
         GET_UINT(w, v, "database.pool_size", 1, 256, c->db_pool_size);
+    else if (strcmp(key, "hash_pool_size") == 0)
+        GET_UINT(w, v, "database.hash_pool_size", 1, 64, c->db_hash_pool_size);
     else if (strcmp(key, "query_timeout_ms") == 0)
         GET_UINT(w, v, "database.query_timeout_ms", 10, 600000, c->db_query_timeout_ms);
     else if (strcmp(key, "connect_timeout_ms") == 0)
@@ -404,6 +406,7 @@ config_defaults(struct config *cfg)
     cfg->listen_port = 8080;
     cfg->db_conninfo = strdup("dbname=actloom");
     cfg->db_pool_size = 4;
+    cfg->db_hash_pool_size = 1;
     cfg->db_query_timeout_ms = 5000;
     cfg->db_connect_timeout_ms = 5000;
     cfg->db_reconnect_min_ms = 100;

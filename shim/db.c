@@ -16,6 +16,14 @@
  * the epoll registration dies with the last descriptor and no event can name
  * a freed socket.
  *
+ * Password hashing has a budget of its own.  The pool opens
+ * database.pool_size + database.hash_pool_size connections; slow jobs
+ * (db_submit_slow: an argon2id hash, tens of milliseconds of a database core)
+ * run on at most hash_pool_size of them at once and wait in the queue
+ * otherwise, so every other request always finds pool_size connections that
+ * no hash holds, and a worker never keeps more than hash_pool_size of the
+ * database's cores busy hashing.  Other jobs may use every idle connection.
+ *
  * Nothing here waits: cancelling a running query would need the blocking
  * PQcancel, so a query past its deadline costs its connection instead, which
  * is reopened at once.  Backoff doubles from reconnect_min_ms to
@@ -360,14 +368,15 @@ conn_send(struct db_conn *c, struct db_job *job)
 }
 
 /*
- * Hands queued jobs to idle connections, oldest first, except that slow jobs
- * (password hashing) may hold all connections but one: a storm of sign-ins
- * leaves a connection to every other request, which then waits for no hash.
+ * Hands queued jobs to idle connections, oldest first, except that no more
+ * than the hashing budget of slow jobs run at once: a storm of sign-ins
+ * leaves pool_size connections to every other request, which then waits for
+ * no hash.
  */
 static void
 pool_dispatch(struct db_pool *pool)
 {
-    unsigned slow_busy = 0, slow_max = pool->nconns > 1 ? pool->nconns - 1 : 1;
+    unsigned slow_busy = 0, slow_max = pool->cfg->db_hash_pool_size;
 
     for (unsigned i = 0; i < pool->nconns; i++)
         if (pool->conns[i].state == C_BUSY && pool->conns[i].job != NULL && pool->conns[i].job->slow)
@@ -490,14 +499,16 @@ db_pool_create(h2o_evloop_t *loop, const struct config *cfg, struct db_counters 
 {
     struct db_pool *pool = calloc(1, sizeof(*pool));
 
-    if (pool == NULL || (pool->conns = calloc(cfg->db_pool_size, sizeof(struct db_conn))) == NULL) {
+    unsigned nconns = cfg->db_pool_size + cfg->db_hash_pool_size;
+
+    if (pool == NULL || (pool->conns = calloc(nconns, sizeof(struct db_conn))) == NULL) {
         free(pool);
         return NULL;
     }
     pool->loop = loop;
     pool->cfg = cfg;
     pool->counters = counters;
-    pool->nconns = cfg->db_pool_size;
+    pool->nconns = nconns;
     h2o_linklist_init_anchor(&pool->queue);
     snprintf(pool->statement_timeout, sizeof(pool->statement_timeout), "-c statement_timeout=%u",
              cfg->db_query_timeout_ms);
