@@ -350,6 +350,14 @@ on_rate_limits(struct walk *w, const char *section, const char *key, yaml_node_t
         GET_UINT(w, v, "rate_limits.max_entries", 1024, 100000000, c->rl_max_entries);
         return 0;
     }
+    if (strcmp(key, "refusal_delay_ms") == 0) {
+        GET_UINT(w, v, "rate_limits.refusal_delay_ms", 0, 10000, c->refusal_delay_ms);
+        return 0;
+    }
+    if (strcmp(key, "refusals_held_max") == 0) {
+        GET_UINT(w, v, "rate_limits.refusals_held_max", 0, 1000000, c->refusals_held_max);
+        return 0;
+    }
     if (strcmp(key, "classes") == 0)
         return each_pair(w, v, "rate_limits.classes", on_class);
     return fail(w, v, "unknown setting \"%s.%s\"", section, key);
@@ -418,6 +426,8 @@ config_defaults(struct config *cfg)
     cfg->request_timeout_ms = 10000;
     cfg->rl_store = strdup("memory");
     cfg->rl_max_entries = 100000;
+    cfg->refusal_delay_ms = 1000;
+    cfg->refusals_held_max = 1024;
     cfg->access_log = 1;
     cfg->session_cookie = COOKIE_SECURE;
     cfg->session_max_lifetime = 12 * 3600;
@@ -457,6 +467,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         rc = fail(&w, NULL, "\"tls.certificate\" and \"tls.key\" go together");
     if (rc == 0 && cfg->db_reconnect_min_ms > cfg->db_reconnect_max_ms)
         rc = fail(&w, NULL, "\"database.reconnect_min_ms\" exceeds \"database.reconnect_max_ms\"");
+    if (rc == 0 && cfg->refusal_delay_ms >= cfg->request_timeout_ms)
+        rc = fail(&w, NULL, "\"rate_limits.refusal_delay_ms\" must be less than \"limits.request_timeout_ms\"");
     if (rc == 0 && cfg->listen_address == NULL)
         rc = fail(&w, NULL, "\"listen.address\" must not be empty");
     if (rc == 0 && cfg->db_conninfo == NULL)

@@ -62,8 +62,10 @@ struct config {
     unsigned request_timeout_ms;
     char *metrics_address; /* NULL: /metrics on the main listener */
     uint16_t metrics_port;
-    char *rl_store;        /* "memory" or "database" */
-    size_t rl_max_entries; /* bound on the memory store */
+    char *rl_store;             /* "memory" or "database" */
+    size_t rl_max_entries;      /* bound on the memory store */
+    unsigned refusal_delay_ms;  /* refused sign-ins and sign-ups are answered this late */
+    unsigned refusals_held_max; /* at most this many at once per worker; the rest at once */
     struct config_rate_class classes[CONFIG_MAX_CLASSES];
     unsigned nclasses;
     struct config_cidr proxies[CONFIG_MAX_PROXIES];

@@ -33,8 +33,9 @@ static const struct {
     {"08", 503, "unavailable", "Service unavailable"},
 };
 
-int
-handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+/* handler_limit and handler_limit_delayed: delayed says how a refusal is answered. */
+static int
+take(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen, int delayed)
 {
     struct rl_verdict v;
     char policy[128], state[128], retry[16], detail[160];
@@ -51,8 +52,23 @@ handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char
     metrics_rate_limited(r->thread->metrics, rc->name);
     snprintf(detail, sizeof(detail), "Rate limit \"%s\" exceeded: %u requests per %u seconds. Retry in %u seconds.",
              rc->name, rc->limit, rc->period, v.retry_after);
-    reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
+    if (delayed)
+        reply_problem_delayed(r, 429, "rate-limited", "Too many requests", detail);
+    else
+        reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
     return -1;
+}
+
+int
+handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+{
+    return take(r, rc, key, keylen, 0);
+}
+
+int
+handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+{
+    return take(r, rc, key, keylen, 1);
 }
 
 int

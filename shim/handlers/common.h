@@ -14,6 +14,12 @@
  */
 int handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
 
+/*
+ * handler_limit for credential guessing (sign-in, sign-up): the 429 is sent
+ * after rate_limits.refusal_delay_ms (reply_problem_delayed).
+ */
+int handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
+
 /* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */
 int handler_is_json(h2o_req_t *req);
 
