@@ -50,7 +50,7 @@ struct config {
     unsigned threads; /* 0: one per core */
     char *db_conninfo;
     unsigned db_pool_size;
-    unsigned db_hash_pool_size; /* more connections, the only ones password hashing may use */
+    unsigned db_hash_pool_size; /* more connections, for password hashing only */
     unsigned db_query_timeout_ms;
     unsigned db_connect_timeout_ms;
     unsigned db_reconnect_min_ms;

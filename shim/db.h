@@ -74,9 +74,9 @@ struct db_job *db_submit(struct db_pool *pool, const struct db_stmt *stmts, int 
 
 /*
  * db_submit for jobs that take long by design (a sign-in hashes a password):
- * at most database.hash_pool_size of them run at once, on connections the
- * pool opens for them beyond database.pool_size, so other requests do not
- * queue behind them.
+ * they run on database.hash_pool_size connections the pool opens for them
+ * alone, so other requests do not queue behind them, and no more of them
+ * run at once.
  */
 struct db_job *db_submit_slow(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb,
                               void *owner);
