@@ -491,9 +491,8 @@ on_writable(h2o_socket_t *sock, const char *err)
 struct db_pool *
 db_pool_create(h2o_evloop_t *loop, const struct config *cfg, struct db_counters *counters)
 {
-    struct db_pool *pool = calloc(1, sizeof(*pool));
-
     unsigned nconns = cfg->db_pool_size + cfg->db_hash_pool_size;
+    struct db_pool *pool = calloc(1, sizeof(*pool));
 
     if (pool == NULL || (pool->conns = calloc(nconns, sizeof(struct db_conn))) == NULL) {
         free(pool);

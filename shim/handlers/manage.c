@@ -124,8 +124,7 @@ static const struct api_route api_routes[] = {
     {"DELETE", "/api/companies/{company}/secrets/{name}", NULL, NULL, "manage", 204,
      "SELECT actloom.secret_delete($1, $2)", {"company", "path"}},
 
-    /* the company's audit chain: pages after a sequence number, verification, signed checkpoints
-     * with the public key that checks them */
+    /* the company's audit chain: pages, verification, signed checkpoints with the key that checks them */
     {"GET", "/api/companies/{company}/audit", NULL,
      "{\"type\":\"object\",\"properties\":{\"after\":{\"type\":\"integer\",\"minimum\":0},"
      "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}",
