@@ -13,6 +13,13 @@
  * (standard base64 alphabet, no padding), the format of libargon2, Auth.js
  * adapters and most other libraries, so hashes can move both ways.
  *
+ * Threads.  libargon2 computes the lanes of a hash on as many threads as it
+ * has lanes, if let.  Here every hash, new or verified, runs on the calling
+ * backend's thread, lane after lane (argon2_ctx with one thread; the result
+ * does not depend on it): no threads are started inside a PostgreSQL backend,
+ * and a hash costs one core however many lanes it has, which is what the
+ * gateway's budget of concurrent hashes counts.
+ *
  * Verifying.  An argon2id hash is parsed here, strictly, and recomputed with
  * argon2id_hash_raw; the tags are compared with CRYPTO_memcmp.  A bcrypt
  * hash ($2a$, $2b$, $2y$) is checked with pgcrypto's crypt(), which knows
@@ -119,6 +126,40 @@ PasswordB64Decode(const char *s, size_t len, uint8 *out, size_t outmax)
 	if ((acc & ((1u << bits) - 1)) != 0)
 		return -1;
 	return (int) n;
+}
+
+/*
+ * Encode len bytes as unpadded standard base64 into out, which holds at
+ * least 4 * ((len + 2) / 3) + 1 bytes; returns the length written.
+ */
+static size_t
+PasswordB64Encode(const uint8 *in, size_t len, char *out)
+{
+	size_t		n = 0;
+	size_t		i;
+
+	for (i = 0; i + 3 <= len; i += 3)
+	{
+		uint32		v = ((uint32) in[i] << 16) | ((uint32) in[i + 1] << 8) | in[i + 2];
+
+		out[n++] = B64[(v >> 18) & 63];
+		out[n++] = B64[(v >> 12) & 63];
+		out[n++] = B64[(v >> 6) & 63];
+		out[n++] = B64[v & 63];
+	}
+	if (len - i == 1)
+	{
+		out[n++] = B64[in[i] >> 2];
+		out[n++] = B64[(in[i] & 3) << 4];
+	}
+	else if (len - i == 2)
+	{
+		out[n++] = B64[in[i] >> 2];
+		out[n++] = B64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		out[n++] = B64[(in[i + 1] & 15) << 2];
+	}
+	out[n] = '\0';
+	return n;
 }
 
 /* Parse a decimal uint32 at *s, advancing it; false on anything else. */
@@ -241,6 +282,35 @@ PasswordArgon2Fail(int rc)
 }
 
 /*
+ * The argon2id tag of a password at a cost, into tag (taglen bytes), on this
+ * thread alone; raises on failure.
+ */
+static void
+PasswordArgon2(const char *pwd, size_t len, const uint8 *salt, size_t saltlen,
+			   uint32 m, uint32 t, uint32 p, uint8 *tag, size_t taglen)
+{
+	argon2_context ctx;
+	int			rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.out = tag;
+	ctx.outlen = (uint32) taglen;
+	ctx.pwd = (uint8 *) unconstify(char *, pwd);	/* not written: no CLEAR_PASSWORD flag */
+	ctx.pwdlen = (uint32) len;
+	ctx.salt = (uint8 *) unconstify(uint8 *, salt);
+	ctx.saltlen = (uint32) saltlen;
+	ctx.t_cost = t;
+	ctx.m_cost = m;
+	ctx.lanes = p;
+	ctx.threads = 1;
+	ctx.version = ARGON2_VERSION_13;
+	ctx.flags = ARGON2_DEFAULT_FLAGS;
+	rc = argon2_ctx(&ctx, Argon2_id);
+	if (rc != ARGON2_OK)
+		PasswordArgon2Fail(rc);
+}
+
+/*
  * Hash a password with argon2id at the given cost; returns a palloc'd PHC
  * string.
  */
@@ -248,17 +318,21 @@ static char *
 PasswordHashWith(const char *pwd, size_t len, uint32 m, uint32 t, uint32 p)
 {
 	uint8		salt[PASSWORD_SALT_LEN];
-	size_t		enclen = argon2_encodedlen(t, m, p, PASSWORD_SALT_LEN,
-										   PASSWORD_TAG_LEN, Argon2_id);
-	char	   *encoded = palloc(enclen);
-	int			rc;
+	uint8		tag[PASSWORD_TAG_LEN];
+	char		salt64[4 * ((PASSWORD_SALT_LEN + 2) / 3) + 1];
+	char		tag64[4 * ((PASSWORD_TAG_LEN + 2) / 3) + 1];
+	char	   *encoded;
 
 	CryptoRandom(salt, sizeof(salt));
-	rc = argon2id_hash_encoded(t, m, p, pwd, len, salt, sizeof(salt),
-							   PASSWORD_TAG_LEN, encoded, enclen);
+	PasswordArgon2(pwd, len, salt, sizeof(salt), m, t, p, tag, sizeof(tag));
+	PasswordB64Encode(salt, sizeof(salt), salt64);
+	PasswordB64Encode(tag, sizeof(tag), tag64);
+	encoded = psprintf("$argon2id$v=%d$m=%u,t=%u,p=%u$%s$%s",
+					   ARGON2_VERSION_13, m, t, p, salt64, tag64);
 	CryptoWipe(salt, sizeof(salt));
-	if (rc != ARGON2_OK)
-		PasswordArgon2Fail(rc);
+	CryptoWipe(tag, sizeof(tag));
+	CryptoWipe(salt64, sizeof(salt64));
+	CryptoWipe(tag64, sizeof(tag64));
 	return encoded;
 }
 
@@ -268,12 +342,8 @@ PasswordCheckArgon2(const char *pwd, size_t len, const Argon2Hash *h)
 {
 	uint8		tag[PASSWORD_MAX_TAG];
 	bool		ok;
-	int			rc;
 
-	rc = argon2id_hash_raw(h->t, h->m, h->p, pwd, len, h->salt, h->saltlen,
-						   tag, h->taglen);
-	if (rc != ARGON2_OK)
-		PasswordArgon2Fail(rc);
+	PasswordArgon2(pwd, len, h->salt, h->saltlen, h->m, h->t, h->p, tag, h->taglen);
 	ok = CryptoEqual(tag, h->tag, h->taglen);
 	CryptoWipe(tag, sizeof(tag));
 	return ok;

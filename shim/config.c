@@ -224,6 +224,8 @@ on_database(struct walk *w, const char *section, const char *key, yaml_node_t *v
         return get_string(w, v, "database.conninfo", &c->db_conninfo);
     if (strcmp(key, "pool_size") == 0)
         GET_UINT(w, v, "database.pool_size", 1, 256, c->db_pool_size);
+    else if (strcmp(key, "hash_pool_size") == 0)
+        GET_UINT(w, v, "database.hash_pool_size", 1, 64, c->db_hash_pool_size);
     else if (strcmp(key, "query_timeout_ms") == 0)
         GET_UINT(w, v, "database.query_timeout_ms", 10, 600000, c->db_query_timeout_ms);
     else if (strcmp(key, "connect_timeout_ms") == 0)
@@ -348,6 +350,14 @@ on_rate_limits(struct walk *w, const char *section, const char *key, yaml_node_t
         GET_UINT(w, v, "rate_limits.max_entries", 1024, 100000000, c->rl_max_entries);
         return 0;
     }
+    if (strcmp(key, "refusal_delay_ms") == 0) {
+        GET_UINT(w, v, "rate_limits.refusal_delay_ms", 0, 10000, c->refusal_delay_ms);
+        return 0;
+    }
+    if (strcmp(key, "refusals_held_max") == 0) {
+        GET_UINT(w, v, "rate_limits.refusals_held_max", 0, 1000000, c->refusals_held_max);
+        return 0;
+    }
     if (strcmp(key, "classes") == 0)
         return each_pair(w, v, "rate_limits.classes", on_class);
     return fail(w, v, "unknown setting \"%s.%s\"", section, key);
@@ -404,6 +414,7 @@ config_defaults(struct config *cfg)
     cfg->listen_port = 8080;
     cfg->db_conninfo = strdup("dbname=actloom");
     cfg->db_pool_size = 4;
+    cfg->db_hash_pool_size = 1;
     cfg->db_query_timeout_ms = 5000;
     cfg->db_connect_timeout_ms = 5000;
     cfg->db_reconnect_min_ms = 100;
@@ -415,6 +426,8 @@ config_defaults(struct config *cfg)
     cfg->request_timeout_ms = 10000;
     cfg->rl_store = strdup("memory");
     cfg->rl_max_entries = 100000;
+    cfg->refusal_delay_ms = 1000;
+    cfg->refusals_held_max = 1024;
     cfg->access_log = 1;
     cfg->session_cookie = COOKIE_SECURE;
     cfg->session_max_lifetime = 12 * 3600;
@@ -454,6 +467,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         rc = fail(&w, NULL, "\"tls.certificate\" and \"tls.key\" go together");
     if (rc == 0 && cfg->db_reconnect_min_ms > cfg->db_reconnect_max_ms)
         rc = fail(&w, NULL, "\"database.reconnect_min_ms\" exceeds \"database.reconnect_max_ms\"");
+    if (rc == 0 && cfg->refusal_delay_ms >= cfg->request_timeout_ms)
+        rc = fail(&w, NULL, "\"rate_limits.refusal_delay_ms\" must be less than \"limits.request_timeout_ms\"");
     if (rc == 0 && cfg->listen_address == NULL)
         rc = fail(&w, NULL, "\"listen.address\" must not be empty");
     if (rc == 0 && cfg->db_conninfo == NULL)

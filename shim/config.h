@@ -50,6 +50,7 @@ struct config {
     unsigned threads; /* 0: one per core */
     char *db_conninfo;
     unsigned db_pool_size;
+    unsigned db_hash_pool_size; /* more connections, for password hashing only */
     unsigned db_query_timeout_ms;
     unsigned db_connect_timeout_ms;
     unsigned db_reconnect_min_ms;
@@ -61,8 +62,10 @@ struct config {
     unsigned request_timeout_ms;
     char *metrics_address; /* NULL: /metrics on the main listener */
     uint16_t metrics_port;
-    char *rl_store;        /* "memory" or "database" */
-    size_t rl_max_entries; /* bound on the memory store */
+    char *rl_store;             /* "memory" or "database" */
+    size_t rl_max_entries;      /* bound on the memory store */
+    unsigned refusal_delay_ms;  /* refused sign-ins and sign-ups are answered this late */
+    unsigned refusals_held_max; /* at most this many at once per worker; the rest at once */
     struct config_rate_class classes[CONFIG_MAX_CLASSES];
     unsigned nclasses;
     struct config_cidr proxies[CONFIG_MAX_PROXIES];

@@ -16,6 +16,14 @@
  * the epoll registration dies with the last descriptor and no event can name
  * a freed socket.
  *
+ * Password hashing has connections of its own.  The pool opens
+ * database.pool_size connections for jobs, and database.hash_pool_size more
+ * for slow jobs only (db_submit_slow: an argon2id hash, tens of milliseconds
+ * of a database core); each kind waits in the one queue for its own.  Every
+ * other request finds the same pool_size connections whether sign-ins storm
+ * or not, and a worker never keeps more than hash_pool_size of the database's
+ * cores busy hashing.
+ *
  * Nothing here waits: cancelling a running query would need the blocking
  * PQcancel, so a query past its deadline costs its connection instead, which
  * is reopened at once.  Backoff doubles from reconnect_min_ms to
@@ -363,35 +371,30 @@ conn_send(struct db_conn *c, struct db_job *job)
 }
 
 /*
- * Hands queued jobs to idle connections, oldest first, except that slow jobs
- * (password hashing) may hold all connections but one: a storm of sign-ins
- * leaves a connection to every other request, which then waits for no hash.
+ * Hands queued jobs to idle connections, oldest first: slow jobs to the
+ * hashing connections (those after the first pool_size), the others to the
+ * rest.
  */
 static void
 pool_dispatch(struct db_pool *pool)
 {
-    unsigned slow_busy = 0, slow_max = pool->nconns > 1 ? pool->nconns - 1 : 1;
-
-    for (unsigned i = 0; i < pool->nconns; i++)
-        if (pool->conns[i].state == C_BUSY && pool->conns[i].job != NULL && pool->conns[i].job->slow)
-            slow_busy++;
     for (unsigned i = 0; i < pool->nconns && !h2o_linklist_is_empty(&pool->queue); i++) {
         struct db_conn *c = &pool->conns[i];
+        int hashing = i >= pool->cfg->db_pool_size;
         struct db_job *job = NULL;
         if (c->state != C_IDLE)
             continue;
         for (h2o_linklist_t *l = pool->queue.next; l != &pool->queue; l = l->next) {
             struct db_job *j = H2O_STRUCT_FROM_MEMBER(struct db_job, link, l);
-            if (!j->slow || slow_busy < slow_max) {
+            if (j->slow == hashing) {
                 job = j;
                 break;
             }
         }
         if (job == NULL)
-            return; /* only slow jobs wait, and they have their share */
+            continue;
         h2o_linklist_unlink(&job->link);
         pool->queued--;
-        slow_busy += job->slow ? 1 : 0;
         conn_send(c, job);
     }
 }
@@ -498,16 +501,17 @@ on_writable(h2o_socket_t *sock, const char *err)
 struct db_pool *
 db_pool_create(h2o_evloop_t *loop, const struct config *cfg, struct db_counters *counters)
 {
+    unsigned nconns = cfg->db_pool_size + cfg->db_hash_pool_size;
     struct db_pool *pool = calloc(1, sizeof(*pool));
 
-    if (pool == NULL || (pool->conns = calloc(cfg->db_pool_size, sizeof(struct db_conn))) == NULL) {
+    if (pool == NULL || (pool->conns = calloc(nconns, sizeof(struct db_conn))) == NULL) {
         free(pool);
         return NULL;
     }
     pool->loop = loop;
     pool->cfg = cfg;
     pool->counters = counters;
-    pool->nconns = cfg->db_pool_size;
+    pool->nconns = nconns;
     h2o_linklist_init_anchor(&pool->queue);
     snprintf(pool->statement_timeout, sizeof(pool->statement_timeout), "-c statement_timeout=%u",
              cfg->db_query_timeout_ms);

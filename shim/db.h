@@ -82,8 +82,9 @@ struct db_job *db_submit(struct db_pool *pool, const struct db_stmt *stmts, int 
 
 /*
  * db_submit for jobs that take long by design (a sign-in hashes a password):
- * they never hold the pool's last connection, so other requests do not queue
- * behind them.
+ * they run on database.hash_pool_size connections the pool opens for them
+ * alone, so other requests do not queue behind them, and no more of them
+ * run at once.
  */
 struct db_job *db_submit_slow(struct db_pool *pool, const struct db_stmt *stmts, int nstmts, db_callback cb,
                               void *owner);

@@ -229,6 +229,7 @@ init_worker(struct shim_thread *t, unsigned index)
     if ((t->db = db_pool_create(t->loop, shim.cfg, &t->db_counters)) == NULL)
         return -1;
     h2o_timeout_init(t->loop, &t->tick_timeout, TICK_MS);
+    h2o_timeout_init(t->loop, &t->refusal_timeout, shim.cfg->refusal_delay_ms);
     t->tick.cb = on_tick;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
     return 0;

@@ -35,6 +35,7 @@ struct rl_verdict {
 struct rl_pending {
     const struct config_rate_class *rc;
     const char *key;
+    int delayed; /* a refusal is answered late (handler_limit_delayed) */
 };
 
 /* A table of at least max_entries slots; NULL when out of memory. */

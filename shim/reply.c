@@ -199,8 +199,9 @@ reply_send(struct shim_req *r, int status, const char *content_type, const char 
     h2o_send_inline(req, body, len);
 }
 
-void
-reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail, json_t *issues)
+/* The problem document, malloc'd; NULL when out of memory. */
+static char *
+problem_text(struct shim_req *r, int status, const char *slug, const char *title, const char *detail, json_t *issues)
 {
     char type[96];
     json_t *body;
@@ -214,10 +215,80 @@ reply_problem(struct shim_req *r, int status, const char *slug, const char *titl
         json_object_set(body, "issues", issues);
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
+    return text;
+}
+
+void
+reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail, json_t *issues)
+{
+    char *text = problem_text(r, status, slug, title, detail, issues);
+
     if (text == NULL) {
         reply_send(r, 500, "application/problem+json", H("{\"type\":\"urn:actloom:problem:internal\"}"));
         return;
     }
     reply_send(r, status, "application/problem+json", text, strlen(text));
     free(text);
+}
+
+/*
+ * A problem waiting to be sent.  It lives in the request's pool: when h2o
+ * disposes of the request first (the client went away), the entry leaves
+ * the timer; when the timer fires first, h2o has already unlinked it.
+ */
+struct delayed {
+    h2o_timeout_entry_t entry;
+    struct shim_req *r;
+    int status;
+    char *body; /* in the request's pool */
+    size_t len;
+};
+
+static void
+on_delayed_dispose(void *p)
+{
+    struct delayed *d = p;
+
+    if (h2o_timeout_is_linked(&d->entry)) {
+        h2o_timeout_unlink(&d->entry);
+        d->r->thread->delayed--;
+    }
+}
+
+static void
+on_delayed_due(h2o_timeout_entry_t *entry)
+{
+    struct delayed *d = H2O_STRUCT_FROM_MEMBER(struct delayed, entry, entry);
+
+    d->r->thread->delayed--;
+    /* Sending may dispose of the request, and d with it: nothing of d is used after. */
+    reply_send(d->r, d->status, "application/problem+json", d->body, d->len);
+}
+
+void
+reply_problem_delayed(struct shim_req *r, int status, const char *slug, const char *title, const char *detail)
+{
+    struct shim_thread *t = r->thread;
+    struct delayed *d;
+    char *text;
+
+    if (shim.cfg->refusal_delay_ms == 0 || t->delayed >= shim.cfg->refusals_held_max) {
+        reply_problem(r, status, slug, title, detail, NULL);
+        return;
+    }
+    if ((text = problem_text(r, status, slug, title, detail, NULL)) == NULL) {
+        reply_send(r, 500, "application/problem+json", H("{\"type\":\"urn:actloom:problem:internal\"}"));
+        return;
+    }
+    d = h2o_mem_alloc_shared(&r->req->pool, sizeof(*d), on_delayed_dispose);
+    memset(d, 0, sizeof(*d));
+    d->r = r;
+    d->status = status;
+    d->len = strlen(text);
+    d->body = h2o_mem_alloc_pool(&r->req->pool, d->len);
+    memcpy(d->body, text, d->len);
+    free(text);
+    d->entry.cb = on_delayed_due;
+    h2o_timeout_link(t->loop, &t->refusal_timeout, &d->entry);
+    t->delayed++;
 }

@@ -34,4 +34,15 @@ void reply_send(struct shim_req *r, int status, const char *content_type, const 
 void reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail,
                    json_t *issues);
 
+/*
+ * reply_problem without issues, sent rate_limits.refusal_delay_ms from now
+ * rather than at once: for refused sign-ins, so that a client guessing
+ * passwords as fast as it can gets one answer per delay and connection, and
+ * costs the shim as little.  The request waits on a timer of its thread's
+ * loop, which goes on serving; a request whose client goes away stops
+ * waiting.  When the delay is 0, or the thread already holds
+ * rate_limits.refusals_held_max requests, the answer goes at once.
+ */
+void reply_problem_delayed(struct shim_req *r, int status, const char *slug, const char *title, const char *detail);
+
 #endif

@@ -57,6 +57,8 @@ struct shim_thread {
     h2o_context_t metrics_ctx;
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
+    h2o_timeout_t refusal_timeout; /* rate_limits.refusal_delay_ms: refusals answered late (reply_problem_delayed) */
+    unsigned delayed;              /* requests waiting on it */
     unsigned inflight;
     int shutting_down;
     int done;

@@ -232,12 +232,14 @@ $$;
 COMMENT ON FUNCTION actloom.company_audit_checkpoint(uuid) IS
 	'a signed checkpoint of the company''s chain (permission audit.read)';
 
+-- The public key is public: the gateway hands it out with each checkpoint.
 GRANT EXECUTE ON FUNCTION
 	actloom.audit(text, text, text, jsonb),
 	actloom.set_client_addr(inet),
 	actloom.company_audit(uuid, bigint, integer),
 	actloom.company_audit_verify(uuid),
-	actloom.company_audit_checkpoint(uuid)
+	actloom.company_audit_checkpoint(uuid),
+	actloom.audit_public_key()
 	TO actloom_gateway;
 GRANT EXECUTE ON FUNCTION
 	actloom.audit_verify(uuid),

@@ -18,8 +18,11 @@
  * Sign-in and sign-up are rate limited before their statements run (with
  * the database store, in the same round trip):
  * "login" by client address and by account (the lower-cased email),
- * "signup" by address (and by account when the class says so).  Sign-in and
- * sign-up refuse a foreign Origin, against login CSRF.
+ * "signup" by address (and by account when the class says so).  A refusal
+ * does no database work, and is answered rate_limits.refusal_delay_ms late
+ * (reply_problem_delayed): a client guessing passwords as fast as it can
+ * otherwise costs the shim a request per round trip, all of it spent on
+ * 429s.  Sign-in and sign-up refuse a foreign Origin, against login CSRF.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -116,27 +119,14 @@ iso_time(int64_t t, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Applies a class by the keys known before the database: address, account. */
+/* Takes one request of class rc for the key prefix + value; a refusal is answered late. */
 static int
-limit_auth(struct shim_req *r, const char *class_name, const char *email)
+limit_auth(struct shim_req *r, const struct config_rate_class *rc, const char *prefix, const char *value)
 {
-    const struct config_rate_class *rc = config_class(&r->policy->cfg, class_name);
     char key[300];
-    int n;
+    int n = snprintf(key, sizeof(key), "%s%s", prefix, value);
 
-    if (rc == NULL)
-        return 0;
-    if (rc->keys & RL_KEY_ADDRESS) {
-        n = snprintf(key, sizeof(key), "a:%s", r->client);
-        if (handler_limit(r, rc, key, (size_t)n) != 0)
-            return -1;
-    }
-    if ((rc->keys & RL_KEY_ACCOUNT) && email != NULL) {
-        n = snprintf(key, sizeof(key), "e:%s", email);
-        if (handler_limit(r, rc, key, (size_t)n) != 0)
-            return -1;
-    }
-    return 0;
+    return handler_limit_delayed(r, rc, key, (size_t)n);
 }
 
 /* Whether sessions are configured; 404 otherwise, as for any unknown path. */
@@ -213,18 +203,25 @@ on_login(void *owner, const struct db_result *res)
     signed_in(a, res->res[1], 200);
 }
 
-/* Reads and checks a sign-in or sign-up body; NULL after answering. */
+/*
+ * Checks the Origin, the class by client address, the body, then the class
+ * by account; NULL after answering.  The address comes first so that a
+ * client over its limit costs no parsing.
+ */
 static json_t *
 auth_body(struct shim_req *r, const json_t *schema, const char *class_name, struct auth_req *a)
 {
+    const struct config_rate_class *rc = config_class(&r->policy->cfg, class_name);
     json_t *body;
 
     if (session_check_origin(r) != 0)
         return NULL;
+    if (rc != NULL && (rc->keys & RL_KEY_ADDRESS) && limit_auth(r, rc, "a:", r->client) != 0)
+        return NULL;
     if ((body = handler_body(r, schema)) == NULL)
         return NULL;
     lower_email(json_string_value(json_object_get(body, "email")), a->email);
-    if (limit_auth(r, class_name, a->email) != 0) {
+    if (rc != NULL && (rc->keys & RL_KEY_ACCOUNT) && limit_auth(r, rc, "e:", a->email) != 0) {
         json_decref(body);
         return NULL;
     }

@@ -35,9 +35,12 @@ static const struct {
     {"08", 503, "unavailable", "Service unavailable"},
 };
 
-/* The headers of one take, whichever store made it, and the 429 of a refusal; returns -1 after a 429. */
+/*
+ * The headers of one take, whichever store made it, and the 429 of a
+ * refusal, sent late when delayed; returns -1 after a 429.
+ */
 static int
-limit_reply(struct shim_req *r, const struct config_rate_class *rc, const struct rl_verdict *v)
+limit_reply(struct shim_req *r, const struct config_rate_class *rc, const struct rl_verdict *v, int delayed)
 {
     char policy[128], state[128], retry[16], detail[160];
 
@@ -52,12 +55,16 @@ limit_reply(struct shim_req *r, const struct config_rate_class *rc, const struct
     metrics_rate_limited(r->thread->metrics, rc->name);
     snprintf(detail, sizeof(detail), "Rate limit \"%s\" exceeded: %u requests per %u seconds. Retry in %u seconds.",
              rc->name, rc->limit, rc->period, v->retry_after);
-    reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
+    if (delayed)
+        reply_problem_delayed(r, 429, "rate-limited", "Too many requests", detail);
+    else
+        reply_problem(r, 429, "rate-limited", "Too many requests", detail, NULL);
     return -1;
 }
 
-int
-handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+/* handler_limit and handler_limit_delayed: delayed says how a refusal is answered. */
+static int
+take(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen, int delayed)
 {
     struct rl_verdict v;
     char *copy;
@@ -71,11 +78,11 @@ handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char
         copy = h2o_mem_alloc_pool(&r->req->pool, keylen + 1);
         memcpy(copy, key, keylen);
         copy[keylen] = '\0';
-        r->limits[r->nlimits++] = (struct rl_pending){rc, copy};
+        r->limits[r->nlimits++] = (struct rl_pending){rc, copy, delayed};
         return 0;
     }
     rl_take(shim.rl, rc, key, keylen, shim_now_ns() / 1000000, &v);
-    return limit_reply(r, rc, &v);
+    return limit_reply(r, rc, &v, delayed);
 }
 
 /* A job that begins with the request's takes, and the handler's callback it ends in. */
@@ -102,7 +109,7 @@ on_limited(void *owner, const struct db_result *res)
         struct rl_verdict v;
         if (rl_db_verdict(res->res[0], i, r->limits[i].rc, &v) != 0)
             break;
-        if (limit_reply(r, r->limits[i].rc, &v) != 0)
+        if (limit_reply(r, r->limits[i].rc, &v, r->limits[i].delayed) != 0)
             return;
     }
     if (res->outcome == DB_ERROR && res->failed_stmt < RL_DB_STMTS) {
@@ -137,6 +144,18 @@ handler_submit(struct shim_req *r, const struct db_stmt *stmts, int nstmts, db_c
     *l = (struct limited_job){r, cb, owner};
     return slow ? db_submit_slow(r->thread->db, all, nstmts + RL_DB_STMTS, on_limited, l)
                 : db_submit(r->thread->db, all, nstmts + RL_DB_STMTS, on_limited, l);
+}
+
+int
+handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+{
+    return take(r, rc, key, keylen, 0);
+}
+
+int
+handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+{
+    return take(r, rc, key, keylen, 1);
 }
 
 int

@@ -28,6 +28,12 @@ int handler_limit(struct shim_req *r, const struct config_rate_class *rc, const 
 struct db_job *handler_submit(struct shim_req *r, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner,
                               int slow);
 
+/*
+ * handler_limit for credential guessing (sign-in, sign-up): the 429 is sent
+ * after rate_limits.refusal_delay_ms (reply_problem_delayed).
+ */
+int handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
+
 /* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */
 int handler_is_json(h2o_req_t *req);
 

@@ -124,7 +124,7 @@ static const struct api_route api_routes[] = {
     {"DELETE", "/api/companies/{company}/secrets/{name}", NULL, NULL, "manage", 204,
      "SELECT actloom.secret_delete($1, $2)", {"company", "path"}},
 
-    /* the company's audit chain: pages after a sequence number, verification, signed checkpoints */
+    /* the company's audit chain: pages, verification, signed checkpoints with the key that checks them */
     {"GET", "/api/companies/{company}/audit", NULL,
      "{\"type\":\"object\",\"properties\":{\"after\":{\"type\":\"integer\",\"minimum\":0},"
      "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}",
@@ -141,7 +141,8 @@ static const struct api_route api_routes[] = {
     {"POST", "/api/companies/{company}/audit/checkpoint", NULL, NULL, "manage", 201,
      "SELECT jsonb_build_object('chain', c.chain, 'seq', c.seq, 'hash', encode(c.hash, 'hex'), 'at', c.at, "
      "'signature', encode(c.signature, 'hex'), 'message', "
-     "encode(actloom.audit_checkpoint_message(c.chain, c.seq, c.hash, c.at), 'hex')) "
+     "encode(actloom.audit_checkpoint_message(c.chain, c.seq, c.hash, c.at), 'hex'), "
+     "'public_key', actloom.audit_public_key()) "
      "FROM actloom.company_audit_checkpoint($1) c",
      {"company"}},
 

@@ -126,6 +126,8 @@ sub without_id { my %p = %{ $_[0] }; delete $p{request_id}; return $JSON->encode
 
 sub audit_count { return $t->psql("SELECT count(*) FROM actloom.audit_log"); }
 
+sub write_file { my ($path, $bytes) = @_; open my $fh, '>:raw', $path or die $!; print $fh $bytes; close $fh; }
+
 # ---- sign-up and the cookies ---------------------------------------------
 my $owner = browser();
 my $r = sign_up($owner, 'Ada@Example.com', 'Ada');
@@ -364,6 +366,19 @@ is($r->{json}{ok}, JSON::PP::true, 'it verifies');
 $r = call($owner, 'POST', "/api/companies/$acme/audit/checkpoint");
 is($r->{status}, 201, 'a signed checkpoint');
 ok($r->{json}{signature} && $r->{json}{hash}, 'with its hash and signature');
+# The key that comes with it is the signing key's public half, and checks the
+# signature over the message with openssl alone.
+my $pub = $r->{json}{public_key} // '';
+like($pub, qr/^-----BEGIN PUBLIC KEY-----\n.+\n-----END PUBLIC KEY-----\n?$/s, 'with the public key, PEM');
+system("openssl pkey -in '$dir/audit.key' -pubout -out '$dir/audit.pub'") == 0 or die 'openssl pkey';
+is($pub, slurp_file("$dir/audit.pub"), 'the public half of the audit signing key');
+write_file("$dir/cp.pub", $pub);
+write_file("$dir/cp.sig", pack('H*', $r->{json}{signature}));
+write_file("$dir/cp.msg", pack('H*', $r->{json}{message}));
+my $verify = "openssl pkeyutl -verify -pubin -inkey '$dir/cp.pub' -rawin -in '$dir/cp.msg' -sigfile '$dir/cp.sig' >/dev/null 2>&1";
+is(system($verify), 0, 'the signature verifies with it');
+write_file("$dir/cp.msg", pack('H*', $r->{json}{message}) . 'x');
+isnt(system($verify), 0, 'and not over another message');
 
 # ---- sessions: list, revoke one, sign out, everywhere ----------------------
 my $ada2 = browser();

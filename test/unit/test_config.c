@@ -27,17 +27,20 @@ main(void)
     char err[512];
 
     CHECK(load("", &cfg, err, sizeof(err)) == 0 && cfg.listen_port == 8080 && cfg.db_pool_size == 4 &&
+              cfg.db_hash_pool_size == 1 && cfg.refusal_delay_ms == 1000 && cfg.refusals_held_max == 1024 &&
               config_class(&cfg, "login") != NULL && config_class(&cfg, "api") != NULL,
           "an empty file gives the defaults");
     config_free(&cfg);
     CHECK(load("listen:\n  address: 0.0.0.0\n  port: 9000\nthreads: 2\ndatabase:\n  conninfo: \"host=/tmp\"\n"
-               "  pool_size: 8\nlimits:\n  body_bytes: 4096\n  json_depth: 5\ntrusted_proxies: [10.0.0.0/8, "
-               "\"::1\"]\nrate_limits:\n  classes:\n    api: {limit: 5, period: 1, burst: 2, key: [api_key]}\n"
+               "  pool_size: 8\n  hash_pool_size: 3\nlimits:\n  body_bytes: 4096\n  json_depth: 5\n"
+               "trusted_proxies: [10.0.0.0/8, \"::1\"]\nrate_limits:\n  refusal_delay_ms: 0\n"
+               "  refusals_held_max: 7\n  classes:\n    api: {limit: 5, period: 1, burst: 2, key: [api_key]}\n"
                "    custom: {limit: 3, period: 60, burst: 1, key: [address, user]}\n",
                &cfg, err, sizeof(err)) == 0,
           "a full file loads");
     CHECK(strcmp(cfg.listen_address, "0.0.0.0") == 0 && cfg.listen_port == 9000 && cfg.threads == 2 &&
-              cfg.db_pool_size == 8 && cfg.body_bytes == 4096 && cfg.json_depth == 5 && cfg.nproxies == 2,
+              cfg.db_pool_size == 8 && cfg.db_hash_pool_size == 3 && cfg.body_bytes == 4096 && cfg.json_depth == 5 &&
+              cfg.nproxies == 2 && cfg.refusal_delay_ms == 0 && cfg.refusals_held_max == 7,
           "settings are read");
     CHECK(config_class(&cfg, "api")->limit == 5 && config_class(&cfg, "custom")->keys == (RL_KEY_ADDRESS | RL_KEY_USER),
           "classes are overridden and added");
@@ -52,6 +55,13 @@ main(void)
     config_free(&cfg);
     CHECK(load("rate_limits:\n  classes:\n    x: {limit: 1, burst: 2}\n", &cfg, err, sizeof(err)) == -1,
           "burst above limit refused");
+    config_free(&cfg);
+    CHECK(load("database:\n  hash_pool_size: 0\n", &cfg, err, sizeof(err)) == -1, "no hashing connection refused");
+    config_free(&cfg);
+    CHECK(load("limits: {request_timeout_ms: 500}\nrate_limits: {refusal_delay_ms: 600}", &cfg, err, sizeof(err)) ==
+                  -1 &&
+              strstr(err, "refusal_delay_ms") != NULL,
+          "a refusal delay beyond the request timeout refused");
     config_free(&cfg);
     CHECK(load("trusted_proxies: [nonsense]\n", &cfg, err, sizeof(err)) == -1, "bad proxy refused");
     config_free(&cfg);
