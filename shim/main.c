@@ -237,6 +237,19 @@ init_worker(struct shim_thread *t, unsigned index)
 
 /* --- start-up ------------------------------------------------------------------------ */
 
+/*
+ * Responses h2o makes itself before a request reaches the handler (a body
+ * announced over the limit, say) go through the host's fallback path: this
+ * filter gives them the security headers of every other response.
+ */
+static void
+on_setup_fallback(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    reply_security_headers(req);
+    h2o_setup_next_ostream(req, slot);
+}
+
 static void
 setup_h2o(h2o_globalconf_t *gc, int (*handler)(h2o_handler_t *, h2o_req_t *), const struct config *cfg)
 {
@@ -254,6 +267,7 @@ setup_h2o(h2o_globalconf_t *gc, int (*handler)(h2o_handler_t *, h2o_req_t *), co
     path = h2o_config_register_path(host, "/", 0);
     h = h2o_create_handler(path, sizeof(*h));
     h->on_req = handler;
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = on_setup_fallback;
 }
 
 static SSL_CTX *

@@ -170,6 +170,22 @@ access_log(struct shim_req *r, int status, uint64_t duration_ns)
 }
 
 void
+reply_security_headers(h2o_req_t *req)
+{
+    h2o_mem_pool_t *pool = &req->pool;
+    h2o_headers_t *hs = &req->res.headers;
+
+    h2o_add_header(pool, hs, H2O_TOKEN_CACHE_CONTROL, NULL, H("no-store"));
+    h2o_add_header_by_str(pool, hs, H("x-content-type-options"), 0, NULL, H("nosniff"));
+    h2o_add_header_by_str(pool, hs, H("x-frame-options"), 0, NULL, H("DENY"));
+    h2o_add_header_by_str(pool, hs, H("referrer-policy"), 0, NULL, H("no-referrer"));
+    h2o_add_header_by_str(pool, hs, H("content-security-policy"), 0, NULL,
+                          H("default-src 'none'; frame-ancestors 'none'; sandbox"));
+    if (shim.ssl_ctx != NULL && req->scheme == &H2O_URL_SCHEME_HTTPS)
+        h2o_add_header(pool, hs, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, H("max-age=63072000; includeSubDomains"));
+}
+
+void
 reply_send(struct shim_req *r, int status, const char *content_type, const char *body, size_t len)
 {
     h2o_req_t *req = r->req;
@@ -184,14 +200,7 @@ reply_send(struct shim_req *r, int status, const char *content_type, const char 
     req->res.reason = status == 200 ? "OK" : "";
     req->res.content_length = len;
     h2o_add_header(pool, hs, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
-    h2o_add_header(pool, hs, H2O_TOKEN_CACHE_CONTROL, NULL, H("no-store"));
-    h2o_add_header_by_str(pool, hs, H("x-content-type-options"), 0, NULL, H("nosniff"));
-    h2o_add_header_by_str(pool, hs, H("x-frame-options"), 0, NULL, H("DENY"));
-    h2o_add_header_by_str(pool, hs, H("referrer-policy"), 0, NULL, H("no-referrer"));
-    h2o_add_header_by_str(pool, hs, H("content-security-policy"), 0, NULL,
-                          H("default-src 'none'; frame-ancestors 'none'; sandbox"));
-    if (shim.ssl_ctx != NULL && req->scheme == &H2O_URL_SCHEME_HTTPS)
-        h2o_add_header(pool, hs, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, H("max-age=63072000; includeSubDomains"));
+    reply_security_headers(req);
     h2o_add_header_by_str(pool, hs, H("x-request-id"), 0, NULL, r->request_id, strlen(r->request_id));
     duration = shim_now_ns() - r->start_ns;
     metrics_request(r->thread->metrics, r->route, status, duration);

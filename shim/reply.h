@@ -27,6 +27,13 @@ void reply_header(struct shim_req *r, const char *name, const char *value);
 void reply_send(struct shim_req *r, int status, const char *content_type, const char *body, size_t len);
 
 /*
+ * The security headers every response carries (no-store, nosniff, framing,
+ * referrer, CSP, and HSTS under TLS); reply_send adds them, and so does the
+ * filter on the responses h2o makes itself.
+ */
+void reply_security_headers(h2o_req_t *req);
+
+/*
  * Sends a problem: slug names the type, title is fixed per type, detail is
  * a sentence for this occurrence (may be NULL), issues the validation issues
  * (may be NULL; a reference is taken).

@@ -58,6 +58,9 @@ like($out, qr{^HTTP/1\.1 4\d\d|^$}, 'headers over what h2o reads: refused or clo
 $out = $t->raw("POST /v1/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $key\r\nContent-Type: application/json\r\n"
 	. "Content-Length: 1000000\r\n\r\n" . ('x' x 1000), first => 1);
 like($out, qr{^HTTP/1\.1 413}, 'a body over the limit: 413');
+like($out, qr{\r\nx-content-type-options: nosniff\r\n}i, 'h2o\'s own 413 carries the security headers');
+like($out, qr{\r\ncontent-security-policy: default-src 'none'}i, 'with the content security policy');
+unlike($out, qr{\r\nserver: h2o}i, 'and no h2o version');
 my $big = '{"a":"' . ('x' x 70000) . '"}';
 $r = $t->request('POST', '/v1/items', key => $key, body => $big, headers => { 'Content-Type' => 'application/json' });
 is($r->{status}, 413, 'a chunk of body over the limit via the client: 413');
