@@ -35,11 +35,11 @@
  * flushes the WAL up to that record before the client hears of the commit.
  * The next appender therefore chains to an entry whose commit record
  * precedes its own in the WAL: after a crash, the later commit survives
- * only if the earlier one does.  Their
- * flushes overlap, as in any group commit.  When synchronous replication is
- * configured the commit stays synchronous (the lock is then released after
- * the standbys have confirmed), and a transaction that appended cannot be
- * prepared for two-phase commit (its session lock would not follow it).
+ * only if the earlier one does.  Their flushes overlap, as in any group
+ * commit.  When synchronous replication is configured the commit stays
+ * synchronous (the lock is then released after the standbys have
+ * confirmed), and a transaction that appended cannot be prepared for
+ * two-phase commit (its session lock would not follow it).
  *
  * Verifying.  audit_verify() streams the trail in (chain, seq) order through
  * the primary key, holding one entry of look-ahead, so its memory does not
