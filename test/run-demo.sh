@@ -95,7 +95,14 @@ if [ ! -s "$run/demo-api-key" ]; then
 fi
 key=$(cat "$run/demo-api-key")
 
-# The shim, as the cluster's OS user, on 127.0.0.1.
+# The key that signs session cookies (HS256), created once, mode 0600.
+if [ ! -f "$run/session.keys" ]; then
+	as_pg sh -c 'umask 077; printf "key demo1 %s\nactive demo1\n" "$(openssl rand -hex 32)" >"$1"' sh "$run/session.keys"
+	echo "created the session key file $run/session.keys"
+fi
+
+# The shim, as the cluster's OS user, on 127.0.0.1, with the development
+# cookies (no Secure attribute) since the demo speaks plain HTTP.
 cat >"$run/shim.yaml" <<YAML
 listen:
   address: 127.0.0.1
@@ -103,6 +110,9 @@ listen:
 database:
   conninfo: "host=$sock port=$port dbname=actloom user=demo_app"
   pool_size: 2
+session:
+  key_file: "$run/session.keys"
+  cookie: insecure-dev
 YAML
 [ "$(id -u)" -eq 0 ] && chown postgres: "$run/shim.yaml"
 stop_shim
@@ -201,6 +211,16 @@ Acme's demo API key (scopes reports.generate, classify.run) is in $run/demo-api-
          -H 'Content-Type: application/json' -d '{"title": "", "extra": 1}'    # 422, every issue listed
 
     curl -s http://127.0.0.1:$shim_port/metrics
+
+Sign up and sign in over HTTP, keeping the session cookie in a jar:
+
+    curl -s -X POST http://127.0.0.1:$shim_port/auth/signup \\
+         -H 'Content-Type: application/json' \\
+         -d '{"email": "you@example.com", "password": "a long demo passphrase", "name": "You"}'
+    curl -s -c /tmp/actloom-jar -X POST http://127.0.0.1:$shim_port/auth/login \\
+         -H 'Content-Type: application/json' \\
+         -d '{"email": "you@example.com", "password": "a long demo passphrase"}'
+    curl -s -b /tmp/actloom-jar http://127.0.0.1:$shim_port/auth/session
 
 Stop it with: make stop
 MSG
