@@ -25,19 +25,25 @@ endif
 DEBIAN_PACKAGES = make gcc libc6-dev postgresql-15 postgresql-contrib \
 	postgresql-server-dev-15 postgresql-client-15 libipc-run-perl \
 	libssl-dev openssl bc libargon2-dev libh2o-evloop-dev libcurl4-openssl-dev \
-	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl \
+	libjansson-dev libyaml-dev libpq-dev zlib1g-dev pkg-config wrk curl git \
 	libio-socket-ssl-perl libhttp-cookiejar-perl
 
 EXTENSION = actloom
 MODULE_big = actloom
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
-# The install script is assembled from one file a concept, in name order;
-# upgrade scripts (actloom--X.Y--X.Z.sql) are kept as they are.
+# The install script is assembled from one file a concept, in name order.
+# Each upgrade script actloom--X--Y.sql is assembled from
+# extension/upgrade/X--Y.sql, whose lines "\ir FILE" are replaced by FILE
+# (relative to extension/upgrade/): a fragment of extension/sql/ that is new
+# in Y is written once and reaches fresh installs and upgrades alike.  When Y
+# is released, its upgrade source is frozen: replaced by the assembled script,
+# so that later changes to the fragments cannot reach it.
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control)
-DATA_built = extension/actloom--$(EXTVERSION).sql
-DATA = $(sort $(wildcard extension/actloom--*--*.sql))
+UPGRADE_SCRIPTS = $(patsubst extension/upgrade/%.sql,extension/actloom--%.sql,\
+	$(sort $(wildcard extension/upgrade/*--*.sql)))
+DATA_built = extension/actloom--$(EXTVERSION).sql $(UPGRADE_SCRIPTS)
 EXTRA_CLEAN = $(DATA_built)
-REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people ratelimit
+REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people ratelimit comments
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
 
@@ -68,6 +74,12 @@ $(OBJS): extension/actloom.h
 
 extension/actloom--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql)) actloom.control
 	cat $(sort $(wildcard extension/sql/*.sql)) > $@
+
+$(UPGRADE_SCRIPTS): extension/actloom--%.sql: extension/upgrade/%.sql $(wildcard extension/sql/*.sql)
+	awk '/^\\ir / { f = "extension/upgrade/" $$2; n = 0; \
+		while ((r = (getline line < f)) > 0) { print line; n++ } \
+		if (r < 0 || n == 0) { print FILENAME ": cannot include " f > "/dev/stderr"; exit 1 } \
+		close(f); next } { print }' $< > $@.tmp && mv $@.tmp $@
 
 .PHONY: deps test run stop bench
 

@@ -1,4 +1,4 @@
--- actloom 0.1: tenancy and role kernel
+-- actloom: the tenancy and role kernel
 \echo Use "CREATE EXTENSION actloom CASCADE" to load this file. \quit
 
 -- Every SECURITY DEFINER function below pins search_path to
