@@ -53,9 +53,18 @@ fi
 # it, mode 0600, owned by the server's OS user.  Losing it loses every sealed
 # value of the demo.
 keyring_create "$run/keyring"
+# The library is preloaded: one that changed since the cluster started (a
+# new release, say) is used only after a restart.
+library=$(sha256sum "$("$PG_CONFIG" --pkglibdir)/actloom.so" | cut -d' ' -f1)
+if as_pg "$PG_BINDIR/pg_ctl" -D "$run/data" status >/dev/null 2>&1 &&
+	[ "$library" != "$(cat "$run/library.sha256" 2>/dev/null)" ]; then
+	echo "restarting the cluster: the installed actloom library changed"
+	cluster_stop "$run"
+fi
 if ! as_pg "$PG_BINDIR/pg_ctl" -D "$run/data" status >/dev/null 2>&1; then
 	cluster_start "$run" "$port" -c "actloom.audit_signing_key_file=$key" \
 		-c "actloom.keyring_file=$run/keyring"
+	echo "$library" >"$run/library.sha256"
 fi
 
 psql() { as_pg "$PG_BINDIR/psql" -h "$sock" -p "$port" -U postgres -X -q "$@"; }
@@ -64,6 +73,13 @@ if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'actloom'"
 	psql -d postgres -c "CREATE DATABASE actloom"
 	psql -d actloom -f - <test/demo.sql >/dev/null
 	echo "loaded the demo into database actloom"
+else
+	# A demo loaded by an earlier release is upgraded to the installed one.
+	version="SELECT extversion FROM pg_extension WHERE extname = 'actloom'"
+	from=$(psql -d actloom -tAc "$version")
+	psql -d actloom -c 'SET client_min_messages = warning' -c 'ALTER EXTENSION actloom UPDATE'
+	to=$(psql -d actloom -tAc "$version")
+	[ "$from" = "$to" ] || echo "upgraded actloom in database actloom from $from to $to"
 fi
 
 ids=$(psql -d actloom -tA -F ' ' -c "
