@@ -262,6 +262,13 @@ setup_h2o(h2o_globalconf_t *gc, int (*handler)(h2o_handler_t *, h2o_req_t *), co
     gc->server_name = h2o_iovec_init(H2O_STRLIT("actloom"));
     gc->max_request_entity_size = cfg->body_bytes;
     gc->http1.req_timeout = cfg->request_timeout_ms;
+    /*
+     * HTTP/2 only over TLS (ALPN).  "Upgrade: h2c" would let a client behind
+     * a front proxy that passes Upgrade on turn its connection into one the
+     * proxy no longer reads (h2c smuggling); h2o 2.2 refuses the prior
+     * knowledge preface along with it.
+     */
+    gc->http1.upgrade_to_http2 = 0;
     gc->http2.idle_timeout = cfg->request_timeout_ms;
     host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
