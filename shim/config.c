@@ -249,8 +249,10 @@ on_limits(struct walk *w, const char *section, const char *key, yaml_node_t *v)
     if (strcmp(key, "body_bytes") == 0)
         GET_UINT(w, v, "limits.body_bytes", 0, 64 * 1024 * 1024, c->body_bytes);
     else if (strcmp(key, "header_bytes") == 0)
-        /* h2o reads at most 8 KiB of request line and headers. */
+        /* h2o buffers heads far larger before the shim sees them (README: Limits and memory). */
         GET_UINT(w, v, "limits.header_bytes", 256, 8192, c->header_bytes);
+    else if (strcmp(key, "connections") == 0)
+        GET_UINT(w, v, "limits.connections", 1, 1000000, c->connections);
     else if (strcmp(key, "json_depth") == 0)
         GET_UINT(w, v, "limits.json_depth", 1, 512, c->json_depth);
     else if (strcmp(key, "request_timeout_ms") == 0)
@@ -422,6 +424,7 @@ config_defaults(struct config *cfg)
     cfg->db_queue_max = 1024;
     cfg->body_bytes = 1024 * 1024;
     cfg->header_bytes = 8192;
+    cfg->connections = 1024;
     cfg->json_depth = 32;
     cfg->request_timeout_ms = 10000;
     cfg->rl_store = strdup("memory");

@@ -58,6 +58,7 @@ struct config {
     unsigned db_queue_max; /* requests waiting for a connection, per thread */
     size_t body_bytes;
     size_t header_bytes;
+    unsigned connections; /* open client connections a worker thread holds at most */
     unsigned json_depth;
     unsigned request_timeout_ms;
     char *metrics_address; /* NULL: /metrics on the main listener */

@@ -73,8 +73,54 @@ on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+/* A client connection of the main listener is gone: accept again if the limit had stopped it. */
+static void
+on_connection_closed(void *data)
+{
+    struct shim_thread *t = data;
+
+    t->connections--;
+    if (t->accept_paused && t->listener != NULL) {
+        t->accept_paused = 0;
+        h2o_socket_read_start(t->listener, on_accept);
+    }
+}
+
+/*
+ * Accepts connections on the main listener while the thread holds fewer than
+ * limits.connections; at the limit it stops reading the listener, and new
+ * connections wait in the kernel's backlog until one closes.  Each connection
+ * may buffer up to H2O_MAX_REQLEN bytes of request head (README: Limits and
+ * memory), so this bounds what clients can make a thread hold.
+ */
 static void
 on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct shim_thread *t = H2O_STRUCT_FROM_MEMBER(struct shim_thread, accept_ctx, (h2o_accept_ctx_t *)listener->data);
+
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock;
+        if (t->connections >= shim.cfg->connections) {
+            h2o_socket_read_stop(listener);
+            t->accept_paused = 1;
+            return;
+        }
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+            return;
+        t->connections++;
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = t;
+        h2o_accept(&t->accept_ctx, sock);
+    }
+}
+
+/* The metrics listener (loopback by default, for the operator) is not counted. */
+static void
+on_accept_metrics(h2o_socket_t *listener, const char *err)
 {
     h2o_accept_ctx_t *actx = listener->data;
 
@@ -117,12 +163,12 @@ bind_listener(const char *address, uint16_t port, int reuseport)
 }
 
 static h2o_socket_t *
-start_listener(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx)
+start_listener(h2o_evloop_t *loop, int fd, h2o_accept_ctx_t *actx, h2o_socket_cb cb)
 {
     h2o_socket_t *sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
 
     sock->data = actx;
-    h2o_socket_read_start(sock, on_accept);
+    h2o_socket_read_start(sock, cb);
     return sock;
 }
 
@@ -212,12 +258,13 @@ init_worker(struct shim_thread *t, unsigned index)
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = shim.h2o_config.hosts;
     t->accept_ctx.ssl_ctx = shim.ssl_ctx;
-    t->listener = start_listener(t->loop, shim.listen_fd_main[index], &t->accept_ctx);
+    t->listener = start_listener(t->loop, shim.listen_fd_main[index], &t->accept_ctx, on_accept);
     if (index == 0 && shim.listen_fd_metrics >= 0) {
         h2o_context_init(&t->metrics_ctx, t->loop, &shim.metrics_config);
         t->metrics_accept_ctx.ctx = &t->metrics_ctx;
         t->metrics_accept_ctx.hosts = shim.metrics_config.hosts;
-        t->metrics_listener = start_listener(t->loop, shim.listen_fd_metrics, &t->metrics_accept_ctx);
+        t->metrics_listener =
+            start_listener(t->loop, shim.listen_fd_metrics, &t->metrics_accept_ctx, on_accept_metrics);
     }
     t->queue = h2o_multithread_create_queue(t->loop);
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
@@ -262,6 +309,13 @@ setup_h2o(h2o_globalconf_t *gc, int (*handler)(h2o_handler_t *, h2o_req_t *), co
     gc->server_name = h2o_iovec_init(H2O_STRLIT("actloom"));
     gc->max_request_entity_size = cfg->body_bytes;
     gc->http1.req_timeout = cfg->request_timeout_ms;
+    /*
+     * HTTP/2 only over TLS (ALPN).  "Upgrade: h2c" would let a client behind
+     * a front proxy that passes Upgrade on turn its connection into one the
+     * proxy no longer reads (h2c smuggling); h2o 2.2 refuses the prior
+     * knowledge preface along with it.
+     */
+    gc->http1.upgrade_to_http2 = 0;
     gc->http2.idle_timeout = cfg->request_timeout_ms;
     host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);

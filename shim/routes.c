@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "framing.h"
+#include "log.h"
 #include "reply.h"
 #include "validate.h"
 
@@ -47,11 +49,14 @@ static const struct route routes[] = {
     {"unmatched", NULL, "/v", ROUTE_MAIN | ROUTE_PREFIX | ROUTE_ANY_METHOD, handle_machine},
 };
 
-/* Total bytes of request line and headers, as the header limit counts them. */
+/*
+ * Total bytes of request line and headers of an HTTP/2 request, as the header
+ * limit counts them (an HTTP/1.x request's head is counted as it came).
+ */
 static size_t
 header_bytes(const h2o_req_t *req)
 {
-    size_t n = req->method.len + req->path.len + 12;
+    size_t n = req->method.len + req->path.len + req->authority.len + 12;
 
     for (size_t i = 0; i < req->headers.size; i++)
         n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
@@ -90,11 +95,28 @@ routes_dispatch(h2o_req_t *req, struct shim_thread *thread, int on_metrics_liste
     struct shim_req *r = reply_begin(req, thread, on_metrics_listener);
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     unsigned listener = on_metrics_listener ? ROUTE_METRICS : ROUTE_MAIN;
+    size_t head_len;
 
     /* Without a metrics listener of its own, the main one serves /metrics. */
     if (!on_metrics_listener && shim.cfg->metrics_port == 0)
         listener |= ROUTE_METRICS;
-    if (header_bytes(req) > shim.cfg->header_bytes) {
+    if (req->version < 0x200) {
+        enum framing_verdict verdict = framing_check(req, &head_len);
+        if (verdict != FRAMING_OK) {
+            /* Nothing more is read from this connection: h2o closes it once the answer is sent. */
+            req->http1_is_persistent = 0;
+            if (verdict == FRAMING_UNREADABLE) {
+                LOG_ERROR("request %s: the connection's buffer does not hold the request's head; refused",
+                          r->request_id);
+                reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
+            } else
+                reply_problem(r, 400, "ambiguous-framing", "The request's framing is ambiguous",
+                              framing_detail(verdict), NULL);
+            return;
+        }
+    } else
+        head_len = header_bytes(req);
+    if (head_len > shim.cfg->header_bytes) {
         reply_problem(r, 431, "headers-too-large", "Request header fields too large", NULL, NULL);
         return;
     }

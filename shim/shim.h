@@ -60,6 +60,8 @@ struct shim_thread {
     h2o_timeout_t refusal_timeout; /* rate_limits.refusal_delay_ms: refusals answered late (reply_problem_delayed) */
     unsigned delayed;              /* requests waiting on it */
     unsigned inflight;
+    unsigned connections; /* open client connections of the main listener */
+    int accept_paused;    /* the listener is not read: connections reached limits.connections */
     int shutting_down;
     int done;
     uint64_t shutdown_at_ms;

@@ -7,7 +7,8 @@ CREATE EXTENSION IF NOT EXISTS actloom CASCADE;
 DO $$
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_app') THEN
-		-- The application's login role: a gateway member, no BYPASSRLS.
+		-- The application's login role: a gateway member, no BYPASSRLS; its
+		-- logging settings are in demo-logging.sql.
 		CREATE ROLE demo_app LOGIN IN ROLE actloom_gateway;
 	END IF;
 	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_auditor') THEN

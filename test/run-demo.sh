@@ -81,6 +81,9 @@ else
 	to=$(psql -d actloom -tAc "$version")
 	[ "$from" = "$to" ] || echo "upgraded actloom in database actloom from $from to $to"
 fi
+# The application role keeps secrets out of the server log (README: Keeping
+# secrets out of the log); settings apply to the sessions it opens from now on.
+psql -d actloom -f - <test/demo-logging.sql
 
 ids=$(psql -d actloom -tA -F ' ' -c "
 	SELECT (SELECT id FROM actloom.companies WHERE name = 'Acme'),

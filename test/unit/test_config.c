@@ -63,6 +63,14 @@ main(void)
               strstr(err, "refusal_delay_ms") != NULL,
           "a refusal delay beyond the request timeout refused");
     config_free(&cfg);
+    CHECK(load("limits: {connections: 64}\n", &cfg, err, sizeof(err)) == 0 && cfg.connections == 64,
+          "limits.connections is read");
+    config_free(&cfg);
+    CHECK(load("", &cfg, err, sizeof(err)) == 0 && cfg.connections == 1024, "limits.connections defaults to 1024");
+    config_free(&cfg);
+    CHECK(load("limits: {connections: 0}\n", &cfg, err, sizeof(err)) == -1 && strstr(err, "limits.connections") != NULL,
+          "no connection at all refused");
+    config_free(&cfg);
     CHECK(load("trusted_proxies: [nonsense]\n", &cfg, err, sizeof(err)) == -1, "bad proxy refused");
     config_free(&cfg);
     CHECK(load("a: [\n", &cfg, err, sizeof(err)) == -1, "invalid YAML refused");
