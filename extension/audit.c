@@ -13,18 +13,31 @@
  *
  * Appending.  A BEFORE INSERT trigger assigns seq, time, actor, prev_hash
  * and hash, whatever the inserter supplied.  To make chains gap-free and
- * fork-free, the trigger first takes a per-chain lock (a heavyweight lock
- * in the advisory lock space, field4 = AUDIT_LOCK_SPACE), then reads the
- * chain's last entry with SnapshotSelf.  The lock is held until our commit
- * record is in the WAL, or until we abort, so the previous holder has
- * finished by the time we read: its entry is either committed (and visible
- * to SnapshotSelf whatever our isolation level or snapshot) or rolled back
- * (and invisible).  So no entry is ever chained to one that did not commit,
- * a rollback leaves no hole, and REPEATABLE READ and SERIALIZABLE writers
- * do not fail on a concurrent update, since no row is ever updated.
- * Writers of different chains take different locks and never wait for each
- * other.  Entries written earlier by our own transaction are visible to
- * SnapshotSelf as well, including those of the current command.
+ * fork-free, the trigger first takes a per-chain lock (see below), then
+ * reads the chain's last entry with SnapshotSelf.  The lock is held until
+ * our commit record is in the WAL, or until we abort, so the previous
+ * holder has finished by the time we read: its entry is either committed
+ * (and visible to SnapshotSelf whatever our isolation level or snapshot) or
+ * rolled back (and invisible).  So no entry is ever chained to one that did
+ * not commit, a rollback leaves no hole, and REPEATABLE READ and
+ * SERIALIZABLE writers do not fail on a concurrent update, since no row is
+ * ever updated.  Writers of different chains take different locks and
+ * never wait for each other.  Entries written earlier by our own
+ * transaction are visible to SnapshotSelf as well, including those of the
+ * current command.
+ *
+ * The chain lock.  It is a heavyweight lock of the default lock method on
+ * an object tag that nothing else uses: (database, class = the oid of
+ * actloom.audit_log, object = the chain folded to 32 bits, subid 0).  Object
+ * locks of PostgreSQL itself always name a system catalog as their class,
+ * and audit_log, created by CREATE EXTENSION, is none; no SQL function
+ * takes or releases an object lock by tag.  So user code can neither hold a
+ * chain lock nor drop ours: pg_advisory_unlock_all() releases session locks
+ * of the advisory lock method only.  The deadlock detector sees it like any
+ * lock, and pg_locks shows it as locktype "object" with that class.  A
+ * backend that exits or dies mid-transaction releases it: the abort that
+ * exit runs releases every session lock of the default method, and a crash
+ * reinitializes the lock table.
  *
  * Committing.  Holding the chain lock until the transaction's locks are
  * released would also hold it while the commit record is flushed, so one
@@ -127,7 +140,6 @@ static const char *const AuditColumns[AL_NATTS] = {
 #define AUDIT_MAX_ID		200		/* characters */
 #define AUDIT_MAX_DETAIL	16384	/* bytes of the detail as text */
 #define AUDIT_FORMAT		1
-#define AUDIT_LOCK_SPACE	0xA0D1	/* advisory field4 of chain locks */
 
 static const uint8 AuditGenesis[AUDIT_HASH_LEN] = {0};
 
@@ -344,18 +356,24 @@ static LOCKTAG *AuditHeld = NULL;
 static int	AuditNHeld = 0;
 static int	AuditMaxHeld = 0;
 
-/* Take the chain's append lock until the commit record is written. */
+/*
+ * Take the chain's append lock until the commit record is written; rel is
+ * actloom.audit_log, whose oid is the class of the lock's tag.
+ */
 static void
-AuditLockChain(const pg_uuid_t *chain)
+AuditLockChain(Relation rel, const pg_uuid_t *chain)
 {
 	LOCKTAG		tag;
-	uint64		k = 0;
+	uint32		k = 0;
 	int			i;
 
-	/* Fold the uuid into 64 bits; a collision only serializes two chains. */
+	/*
+	 * Fold the uuid into 32 bits, the XOR of its four big-endian words (0
+	 * for the system chain); a collision only serializes two chains.
+	 */
 	for (i = 0; i < UUID_LEN; i++)
-		k = (k << 8 | k >> 56) ^ chain->data[i];
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (k >> 32), (uint32) k, AUDIT_LOCK_SPACE);
+		k ^= (uint32) chain->data[i] << (8 * (3 - i % 4));
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationGetRelid(rel), k, 0);
 	for (i = 0; i < AuditNHeld; i++)
 		if (memcmp(&AuditHeld[i], &tag, sizeof(tag)) == 0)
 			return;
@@ -529,7 +547,7 @@ audit_append(PG_FUNCTION_ARGS)
 	memcpy(&chain, DatumGetUUIDP(values[AL_CHAIN - 1]), sizeof(chain));
 	AuditValidate(values, nulls);
 
-	AuditLockChain(&chain);
+	AuditLockChain(rel, &chain);
 	AuditChainHead(rel, SnapshotSelf, &chain, &last_seq, prev);
 
 	values[AL_SEQ - 1] = Int64GetDatum(last_seq + 1);
