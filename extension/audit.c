@@ -57,11 +57,12 @@
  * Verifying.  audit_verify() streams the trail in (chain, seq) order through
  * the primary key, holding one entry of look-ahead, so its memory does not
  * grow with the trail.  For each entry, the first failing check names the
- * problem: "gap" (seq is not the previous seq + 1), "reordered" (prev_hash
- * is not the previous entry's hash but the next one's: adjacent entries
- * swapped), "broken link" (prev_hash is otherwise wrong), "hash mismatch"
- * (the entry's content does not hash to its hash).  The plain SQL query in
- * the README applies the same rules.
+ * problem: "gap" (seq is not the previous seq + 1), "broken link" (prev_hash
+ * is not 32 bytes long, so no entry's hash), "reordered" (prev_hash is not
+ * the previous entry's hash but the next one's: adjacent entries swapped),
+ * "broken link" (prev_hash is otherwise not the previous entry's hash),
+ * "hash mismatch" (the entry's content does not hash to its hash).  The
+ * plain SQL query in the README applies the same rules, in the same order.
  *
  * Checkpoints.  audit_checkpoint() signs (chain, seq, hash, time) of a
  * chain's head with an Ed25519 key read from the file named by the
@@ -664,7 +665,6 @@ typedef struct ChainVerdict
 	bool		link_pending;	/* prev_hash mismatch awaiting the next entry */
 	int64		pending_seq;
 	uint8		pending_prev[AUDIT_HASH_LEN];
-	int			pending_prev_len;
 } ChainVerdict;
 
 static bool
@@ -720,7 +720,7 @@ AuditVerifyEntry(ChainVerdict *v, TupleTableSlot *slot, StringInfo canonical)
 	if (v->link_pending)
 	{
 		/* The previous entry linked to this entry's hash: the two swapped. */
-		v->reason = AuditBytesEqual(v->pending_prev, v->pending_prev_len,
+		v->reason = AuditBytesEqual(v->pending_prev, AUDIT_HASH_LEN,
 									(uint8 *) VARDATA_ANY(hash), VARSIZE_ANY_EXHDR(hash))
 			? "reordered" : "broken link";
 		v->bad_seq = v->pending_seq;
@@ -737,15 +737,18 @@ AuditVerifyEntry(ChainVerdict *v, TupleTableSlot *slot, StringInfo canonical)
 			v->reason = "gap";
 			v->bad_seq = seq;
 		}
-		else if (!AuditBytesEqual((uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev),
+		else if (VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN)
+		{
+			/* No entry's hash: it cannot even be the next one's. */
+			v->reason = "broken link";
+			v->bad_seq = seq;
+		}
+		else if (!AuditBytesEqual((uint8 *) VARDATA_ANY(prev), AUDIT_HASH_LEN,
 								  expect, expect_len))
 		{
 			v->link_pending = true;
 			v->pending_seq = seq;
-			v->pending_prev_len = Min(VARSIZE_ANY_EXHDR(prev), AUDIT_HASH_LEN);
-			memcpy(v->pending_prev, VARDATA_ANY(prev), v->pending_prev_len);
-			if (VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN)
-				v->pending_prev_len = -1;	/* cannot match any hash */
+			memcpy(v->pending_prev, VARDATA_ANY(prev), AUDIT_HASH_LEN);
 		}
 		else
 		{

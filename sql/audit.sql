@@ -195,6 +195,15 @@ UPDATE actloom.audit_log a SET detail = '{"role": "owner"}',
  WHERE chain = :'acme' AND seq = 2;
 SELECT 'rehashed entry' AS tampering, * FROM pg_temp.verdicts(:'acme');
 ROLLBACK;
+BEGIN;
+ALTER TABLE actloom.audit_log DISABLE TRIGGER USER;
+-- A prev_hash that is not 32 bytes long is no entry's hash: a broken link,
+-- even when the next entry's hash was made the same bytes.
+UPDATE actloom.audit_log SET prev_hash = '\xdead' WHERE chain = :'acme' AND seq = 3;
+SELECT 'short prev_hash' AS tampering, * FROM pg_temp.verdicts(:'acme');
+UPDATE actloom.audit_log SET hash = '\xdead' WHERE chain = :'acme' AND seq = 4;
+SELECT 'short prev_hash, the same as the next hash' AS tampering, * FROM pg_temp.verdicts(:'acme');
+ROLLBACK;
 -- After all that, intact again.
 SELECT * FROM pg_temp.verdicts(:'acme');
 
