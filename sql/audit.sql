@@ -227,6 +227,8 @@ SELECT seq, action FROM actloom.company_audit(:'acme', 3, 2);
 SELECT entries > 0 AS entries, ok FROM actloom.company_audit_verify(:'acme');
 SELECT actloom.company_audit(:'globex');
 SELECT actloom.company_audit(:'acme', 0, 0);
+SELECT actloom.company_audit(:'acme', 0, NULL);
+SELECT count(*) AS from_the_start FROM actloom.company_audit(:'acme', NULL, 2);
 SELECT actloom.company_audit_checkpoint(:'acme');
 COMMIT;
 BEGIN;

@@ -7,6 +7,28 @@
 -- new in 0.2 is only included.  The upgrade test (test/t/090_upgrade.pl)
 -- compares an upgraded database with a fresh one and prints any drift.
 
+-- company_audit: a NULL max_entries is refused (22004), not "no limit".
+CREATE OR REPLACE FUNCTION actloom.company_audit(company uuid, after_seq bigint DEFAULT 0,
+												 max_entries integer DEFAULT 100)
+RETURNS SETOF actloom.audit_log
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+BEGIN
+	PERFORM actloom._require_arg(company, 'company');
+	PERFORM actloom.authorize(company, 'audit.read');
+	PERFORM actloom._require_arg(max_entries, 'max_entries');
+	IF max_entries NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'max_entries must be between 1 and 1000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+		SELECT * FROM actloom.audit_log a
+		 WHERE a.chain = company AND a.seq > coalesce(after_seq, 0)
+		 ORDER BY a.seq LIMIT max_entries;
+END
+$$;
+
 -- Privileges last, as in the install script: EXECUTE is revoked from PUBLIC
 -- on every function of the schema, new ones included, and granted back
 -- where the privileges fragment says.  Re-applying it to the objects of 0.1
