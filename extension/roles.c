@@ -171,7 +171,7 @@ RolesEvaluateApiKey(const ActorContext *actor, const pg_uuid_t *company_id,
 /*
  * RolesEvaluate decides whether the actor holds at least a role in a company.
  * The needed role is that of an action (action != NULL) or given directly.
- * An unknown action is an error, not a refusal.
+ * An unknown action is an error, not a refusal, whoever acts or does not.
  */
 static RoleCheck
 RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_role)
@@ -188,12 +188,18 @@ RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_r
 
 	if (actor->kind == ACTOR_API_KEY)
 		return RolesEvaluateApiKey(actor, company_id, action);
-	if (actor->kind != ACTOR_USER)
-		return check;
-	if (actor->has_company &&
-		memcmp(&actor->company_id, company_id, sizeof(pg_uuid_t)) != 0)
+	if (actor->kind != ACTOR_USER ||
+		(actor->has_company &&
+		 memcmp(&actor->company_id, company_id, sizeof(pg_uuid_t)) != 0))
 	{
-		check.verdict = VERDICT_OTHER_COMPANY;
+		/*
+		 * Refused without the membership query, which is where an unknown
+		 * action shows otherwise: look it up first.
+		 */
+		if (action)
+			RolesRequireAction(action);
+		if (actor->kind == ACTOR_USER)
+			check.verdict = VERDICT_OTHER_COMPANY;
 		return check;
 	}
 
