@@ -72,6 +72,8 @@ SELECT actloom.unexpose(1, 'GET', '/reports');
 SELECT actloom.unexpose(1, 'GET', 'reports');
 SELECT method, path FROM actloom.endpoints;
 SELECT actloom.unexpose(1, 'POST', 'reports');
+SELECT actloom.unexpose(NULL, NULL, NULL);
+SELECT actloom.unexpose(1, 'GET', NULL);
 DROP FUNCTION public.ep_echo(jsonb, jsonb), public.ep_wrong_args(jsonb), public.ep_wrong_result(jsonb, jsonb),
 	public.ep_set(jsonb, jsonb);
 DROP PROCEDURE public.ep_proc(jsonb, jsonb);

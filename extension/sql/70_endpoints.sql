@@ -217,6 +217,9 @@ DECLARE
 	m text := upper(method);
 	clean_path text := ltrim(path, '/');
 BEGIN
+	PERFORM actloom._require_arg(version, 'version');
+	PERFORM actloom._require_arg(method, 'method');
+	PERFORM actloom._require_arg(path, 'path');
 	DELETE FROM actloom.endpoints e
 	 WHERE e.version = unexpose.version AND e.method = m AND e.path = clean_path;
 	IF NOT FOUND THEN

@@ -29,6 +29,29 @@ BEGIN
 END
 $$;
 
+-- unexpose refuses NULL arguments (22004).
+CREATE OR REPLACE FUNCTION actloom.unexpose(version integer, method text, path text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	m text := upper(method);
+	clean_path text := ltrim(path, '/');
+BEGIN
+	PERFORM actloom._require_arg(version, 'version');
+	PERFORM actloom._require_arg(method, 'method');
+	PERFORM actloom._require_arg(path, 'path');
+	DELETE FROM actloom.endpoints e
+	 WHERE e.version = unexpose.version AND e.method = m AND e.path = clean_path;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint % /v%/% does not exist', m, version, clean_path
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	PERFORM pg_notify('actloom_endpoints', format('%s /v%s/%s', m, version, clean_path));
+END
+$$;
+
 -- Privileges last, as in the install script: EXECUTE is revoked from PUBLIC
 -- on every function of the schema, new ones included, and granted back
 -- where the privileges fragment says.  Re-applying it to the objects of 0.1
