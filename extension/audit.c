@@ -219,7 +219,8 @@ AuditValidate(Datum *values, bool *nulls)
 	if (!AuditActionValid(VARDATA_ANY(action), VARSIZE_ANY_EXHDR(action)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid audit action \"%s\"", text_to_cstring(action)),
+				 errmsg("invalid audit action \"%s\"",
+						ActloomQuotable(VARDATA_ANY(action), VARSIZE_ANY_EXHDR(action))),
 				 errdetail("An action is dot-separated lower-case words, like \"reports.generate\", at most %d characters.",
 						   AUDIT_MAX_ACTION)));
 	AuditCheckLength(values[AL_TARGET_TYPE - 1], nulls[AL_TARGET_TYPE - 1], AUDIT_MAX_TYPE);
