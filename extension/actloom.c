@@ -8,7 +8,9 @@
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
@@ -176,4 +178,34 @@ void
 ActloomRestoreUser(const ActloomSavedUser *saved)
 {
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+/*
+ * ActloomQuotable returns an input of len bytes in the form a message may
+ * quote: the input itself when it has at most ACTLOOM_QUOTE_MAX characters,
+ * else its first ACTLOOM_QUOTE_MAX characters followed by "...".  Every
+ * message that quotes what a caller passed quotes it through this, so that
+ * no input makes an error, or the server log line it becomes, large.  The
+ * result is palloc'd.
+ */
+char *
+ActloomQuotable(const char *s, int len)
+{
+	int			cut = pg_mbcharcliplen(s, len, ACTLOOM_QUOTE_MAX);
+
+	return cut < len ? psprintf("%.*s...", cut, s) : pnstrdup(s, len);
+}
+
+PG_FUNCTION_INFO_V1(quotable);
+
+/*
+ * quotable(input text) is ActloomQuotable for the PL/pgSQL functions.
+ */
+Datum
+quotable(PG_FUNCTION_ARGS)
+{
+	text	   *input = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_TEXT_P(cstring_to_text(ActloomQuotable(VARDATA_ANY(input),
+													 VARSIZE_ANY_EXHDR(input))));
 }

@@ -56,6 +56,10 @@ extern SPIPlanPtr ActloomPrepare(SPIPlanPtr *slot, const char *query,
 extern void ActloomBecomeOwner(ActloomSavedUser *saved);
 extern void ActloomRestoreUser(const ActloomSavedUser *saved);
 
+/* At most this many characters of an input are quoted in a message. */
+#define ACTLOOM_QUOTE_MAX 100
+extern char *ActloomQuotable(const char *s, int len);
+
 /* context.c */
 extern void ContextInit(void);
 extern const ActorContext *ContextGet(void);

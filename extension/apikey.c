@@ -525,8 +525,10 @@ authenticate_api_key(PG_FUNCTION_ARGS)
 		if (!covered)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("API key lacks scope \"%s\"", required),
-					 errdetail("No scope of the key covers action \"%s\".", required)));
+					 errmsg("API key lacks scope \"%s\"",
+							ActloomQuotable(required, strlen(required))),
+					 errdetail("No scope of the key covers action \"%s\".",
+							   ActloomQuotable(required, strlen(required)))));
 	}
 
 	ContextSetApiKey(&row.id, key_id, &row.company, nscopes, scopes);

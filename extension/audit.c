@@ -13,18 +13,31 @@
  *
  * Appending.  A BEFORE INSERT trigger assigns seq, time, actor, prev_hash
  * and hash, whatever the inserter supplied.  To make chains gap-free and
- * fork-free, the trigger first takes a per-chain lock (a heavyweight lock
- * in the advisory lock space, field4 = AUDIT_LOCK_SPACE), then reads the
- * chain's last entry with SnapshotSelf.  The lock is held until our commit
- * record is in the WAL, or until we abort, so the previous holder has
- * finished by the time we read: its entry is either committed (and visible
- * to SnapshotSelf whatever our isolation level or snapshot) or rolled back
- * (and invisible).  So no entry is ever chained to one that did not commit,
- * a rollback leaves no hole, and REPEATABLE READ and SERIALIZABLE writers
- * do not fail on a concurrent update, since no row is ever updated.
- * Writers of different chains take different locks and never wait for each
- * other.  Entries written earlier by our own transaction are visible to
- * SnapshotSelf as well, including those of the current command.
+ * fork-free, the trigger first takes a per-chain lock (see below), then
+ * reads the chain's last entry with SnapshotSelf.  The lock is held until
+ * our commit record is in the WAL, or until we abort, so the previous
+ * holder has finished by the time we read: its entry is either committed
+ * (and visible to SnapshotSelf whatever our isolation level or snapshot) or
+ * rolled back (and invisible).  So no entry is ever chained to one that did
+ * not commit, a rollback leaves no hole, and REPEATABLE READ and
+ * SERIALIZABLE writers do not fail on a concurrent update, since no row is
+ * ever updated.  Writers of different chains take different locks and
+ * never wait for each other.  Entries written earlier by our own
+ * transaction are visible to SnapshotSelf as well, including those of the
+ * current command.
+ *
+ * The chain lock.  It is a heavyweight lock of the default lock method on
+ * an object tag that nothing else uses: (database, class = the oid of
+ * actloom.audit_log, object = the chain folded to 32 bits, subid 0).  Object
+ * locks of PostgreSQL itself always name a system catalog as their class,
+ * and audit_log, created by CREATE EXTENSION, is none; no SQL function
+ * takes or releases an object lock by tag.  So user code can neither hold a
+ * chain lock nor drop ours: pg_advisory_unlock_all() releases session locks
+ * of the advisory lock method only.  The deadlock detector sees it like any
+ * lock, and pg_locks shows it as locktype "object" with that class.  A
+ * backend that exits or dies mid-transaction releases it: the abort that
+ * exit runs releases every session lock of the default method, and a crash
+ * reinitializes the lock table.
  *
  * Committing.  Holding the chain lock until the transaction's locks are
  * released would also hold it while the commit record is flushed, so one
@@ -44,11 +57,12 @@
  * Verifying.  audit_verify() streams the trail in (chain, seq) order through
  * the primary key, holding one entry of look-ahead, so its memory does not
  * grow with the trail.  For each entry, the first failing check names the
- * problem: "gap" (seq is not the previous seq + 1), "reordered" (prev_hash
- * is not the previous entry's hash but the next one's: adjacent entries
- * swapped), "broken link" (prev_hash is otherwise wrong), "hash mismatch"
- * (the entry's content does not hash to its hash).  The plain SQL query in
- * the README applies the same rules.
+ * problem: "gap" (seq is not the previous seq + 1), "broken link" (prev_hash
+ * is not 32 bytes long, so no entry's hash), "reordered" (prev_hash is not
+ * the previous entry's hash but the next one's: adjacent entries swapped),
+ * "broken link" (prev_hash is otherwise not the previous entry's hash),
+ * "hash mismatch" (the entry's content does not hash to its hash).  The
+ * plain SQL query in the README applies the same rules, in the same order.
  *
  * Checkpoints.  audit_checkpoint() signs (chain, seq, hash, time) of a
  * chain's head with an Ed25519 key read from the file named by the
@@ -127,7 +141,6 @@ static const char *const AuditColumns[AL_NATTS] = {
 #define AUDIT_MAX_ID		200		/* characters */
 #define AUDIT_MAX_DETAIL	16384	/* bytes of the detail as text */
 #define AUDIT_FORMAT		1
-#define AUDIT_LOCK_SPACE	0xA0D1	/* advisory field4 of chain locks */
 
 static const uint8 AuditGenesis[AUDIT_HASH_LEN] = {0};
 
@@ -206,7 +219,8 @@ AuditValidate(Datum *values, bool *nulls)
 	if (!AuditActionValid(VARDATA_ANY(action), VARSIZE_ANY_EXHDR(action)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid audit action \"%s\"", text_to_cstring(action)),
+				 errmsg("invalid audit action \"%s\"",
+						ActloomQuotable(VARDATA_ANY(action), VARSIZE_ANY_EXHDR(action))),
 				 errdetail("An action is dot-separated lower-case words, like \"reports.generate\", at most %d characters.",
 						   AUDIT_MAX_ACTION)));
 	AuditCheckLength(values[AL_TARGET_TYPE - 1], nulls[AL_TARGET_TYPE - 1], AUDIT_MAX_TYPE);
@@ -344,18 +358,24 @@ static LOCKTAG *AuditHeld = NULL;
 static int	AuditNHeld = 0;
 static int	AuditMaxHeld = 0;
 
-/* Take the chain's append lock until the commit record is written. */
+/*
+ * Take the chain's append lock until the commit record is written; rel is
+ * actloom.audit_log, whose oid is the class of the lock's tag.
+ */
 static void
-AuditLockChain(const pg_uuid_t *chain)
+AuditLockChain(Relation rel, const pg_uuid_t *chain)
 {
 	LOCKTAG		tag;
-	uint64		k = 0;
+	uint32		k = 0;
 	int			i;
 
-	/* Fold the uuid into 64 bits; a collision only serializes two chains. */
+	/*
+	 * Fold the uuid into 32 bits, the XOR of its four big-endian words (0
+	 * for the system chain); a collision only serializes two chains.
+	 */
 	for (i = 0; i < UUID_LEN; i++)
-		k = (k << 8 | k >> 56) ^ chain->data[i];
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (k >> 32), (uint32) k, AUDIT_LOCK_SPACE);
+		k ^= (uint32) chain->data[i] << (8 * (3 - i % 4));
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationGetRelid(rel), k, 0);
 	for (i = 0; i < AuditNHeld; i++)
 		if (memcmp(&AuditHeld[i], &tag, sizeof(tag)) == 0)
 			return;
@@ -529,7 +549,7 @@ audit_append(PG_FUNCTION_ARGS)
 	memcpy(&chain, DatumGetUUIDP(values[AL_CHAIN - 1]), sizeof(chain));
 	AuditValidate(values, nulls);
 
-	AuditLockChain(&chain);
+	AuditLockChain(rel, &chain);
 	AuditChainHead(rel, SnapshotSelf, &chain, &last_seq, prev);
 
 	values[AL_SEQ - 1] = Int64GetDatum(last_seq + 1);
@@ -646,7 +666,6 @@ typedef struct ChainVerdict
 	bool		link_pending;	/* prev_hash mismatch awaiting the next entry */
 	int64		pending_seq;
 	uint8		pending_prev[AUDIT_HASH_LEN];
-	int			pending_prev_len;
 } ChainVerdict;
 
 static bool
@@ -702,7 +721,7 @@ AuditVerifyEntry(ChainVerdict *v, TupleTableSlot *slot, StringInfo canonical)
 	if (v->link_pending)
 	{
 		/* The previous entry linked to this entry's hash: the two swapped. */
-		v->reason = AuditBytesEqual(v->pending_prev, v->pending_prev_len,
+		v->reason = AuditBytesEqual(v->pending_prev, AUDIT_HASH_LEN,
 									(uint8 *) VARDATA_ANY(hash), VARSIZE_ANY_EXHDR(hash))
 			? "reordered" : "broken link";
 		v->bad_seq = v->pending_seq;
@@ -719,15 +738,18 @@ AuditVerifyEntry(ChainVerdict *v, TupleTableSlot *slot, StringInfo canonical)
 			v->reason = "gap";
 			v->bad_seq = seq;
 		}
-		else if (!AuditBytesEqual((uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev),
+		else if (VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN)
+		{
+			/* No entry's hash: it cannot even be the next one's. */
+			v->reason = "broken link";
+			v->bad_seq = seq;
+		}
+		else if (!AuditBytesEqual((uint8 *) VARDATA_ANY(prev), AUDIT_HASH_LEN,
 								  expect, expect_len))
 		{
 			v->link_pending = true;
 			v->pending_seq = seq;
-			v->pending_prev_len = Min(VARSIZE_ANY_EXHDR(prev), AUDIT_HASH_LEN);
-			memcpy(v->pending_prev, VARDATA_ANY(prev), v->pending_prev_len);
-			if (VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN)
-				v->pending_prev_len = -1;	/* cannot match any hash */
+			memcpy(v->pending_prev, VARDATA_ANY(prev), AUDIT_HASH_LEN);
 		}
 		else
 		{

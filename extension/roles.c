@@ -111,6 +111,18 @@ RolesScopeCovers(const char *scope, const char *action)
 		strncmp(scope, action, n - 1) == 0;
 }
 
+static void RolesUnknownAction(const char *action) pg_attribute_noreturn();
+
+/* Raise 22023 for an action that is not in the permission table. */
+static void
+RolesUnknownAction(const char *action)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown action \"%s\"", ActloomQuotable(action, strlen(action))),
+			 errhint("The actions are listed in table actloom.permissions.")));
+}
+
 /*
  * RolesRequireAction raises 22023 unless the action is in the permission
  * table.  Its query qualifies every name, since authenticate_api_key() runs
@@ -133,10 +145,7 @@ RolesRequireAction(const char *action)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "permission lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown action \"%s\"", action),
-				 errhint("The actions are listed in table actloom.permissions.")));
+		RolesUnknownAction(action);
 	SPI_finish();
 }
 
@@ -171,7 +180,7 @@ RolesEvaluateApiKey(const ActorContext *actor, const pg_uuid_t *company_id,
 /*
  * RolesEvaluate decides whether the actor holds at least a role in a company.
  * The needed role is that of an action (action != NULL) or given directly.
- * An unknown action is an error, not a refusal.
+ * An unknown action is an error, not a refusal, whoever acts or does not.
  */
 static RoleCheck
 RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_role)
@@ -188,12 +197,18 @@ RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_r
 
 	if (actor->kind == ACTOR_API_KEY)
 		return RolesEvaluateApiKey(actor, company_id, action);
-	if (actor->kind != ACTOR_USER)
-		return check;
-	if (actor->has_company &&
-		memcmp(&actor->company_id, company_id, sizeof(pg_uuid_t)) != 0)
+	if (actor->kind != ACTOR_USER ||
+		(actor->has_company &&
+		 memcmp(&actor->company_id, company_id, sizeof(pg_uuid_t)) != 0))
 	{
-		check.verdict = VERDICT_OTHER_COMPANY;
+		/*
+		 * Refused without the membership query, which is where an unknown
+		 * action shows otherwise: look it up first.
+		 */
+		if (action)
+			RolesRequireAction(action);
+		if (actor->kind == ACTOR_USER)
+			check.verdict = VERDICT_OTHER_COMPANY;
 		return check;
 	}
 
@@ -223,10 +238,7 @@ RolesEvaluate(const pg_uuid_t *company_id, const char *action, const char *min_r
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "permission lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown action \"%s\"", action),
-				 errhint("The actions are listed in table actloom.permissions.")));
+		RolesUnknownAction(action);
 
 	check.required = RolesGetText(1, caller);
 	check.held = RolesGetText(2, caller);
@@ -314,7 +326,7 @@ authorize(PG_FUNCTION_ARGS)
 	ACTLOOM_REQUIRE_ARG(0, "company");
 	action = RolesActionArg(fcinfo, 1);
 	check = RolesEvaluate(PG_GETARG_UUID_P(0), action, NULL);
-	RolesRefuse(&check, psprintf("action \"%s\"", action));
+	RolesRefuse(&check, psprintf("action \"%s\"", ActloomQuotable(action, strlen(action))));
 	PG_RETURN_VOID();
 }
 

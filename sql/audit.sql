@@ -195,6 +195,15 @@ UPDATE actloom.audit_log a SET detail = '{"role": "owner"}',
  WHERE chain = :'acme' AND seq = 2;
 SELECT 'rehashed entry' AS tampering, * FROM pg_temp.verdicts(:'acme');
 ROLLBACK;
+BEGIN;
+ALTER TABLE actloom.audit_log DISABLE TRIGGER USER;
+-- A prev_hash that is not 32 bytes long is no entry's hash: a broken link,
+-- even when the next entry's hash was made the same bytes.
+UPDATE actloom.audit_log SET prev_hash = '\xdead' WHERE chain = :'acme' AND seq = 3;
+SELECT 'short prev_hash' AS tampering, * FROM pg_temp.verdicts(:'acme');
+UPDATE actloom.audit_log SET hash = '\xdead' WHERE chain = :'acme' AND seq = 4;
+SELECT 'short prev_hash, the same as the next hash' AS tampering, * FROM pg_temp.verdicts(:'acme');
+ROLLBACK;
 -- After all that, intact again.
 SELECT * FROM pg_temp.verdicts(:'acme');
 
@@ -218,6 +227,8 @@ SELECT seq, action FROM actloom.company_audit(:'acme', 3, 2);
 SELECT entries > 0 AS entries, ok FROM actloom.company_audit_verify(:'acme');
 SELECT actloom.company_audit(:'globex');
 SELECT actloom.company_audit(:'acme', 0, 0);
+SELECT actloom.company_audit(:'acme', 0, NULL);
+SELECT count(*) AS from_the_start FROM actloom.company_audit(:'acme', NULL, 2);
 SELECT actloom.company_audit_checkpoint(:'acme');
 COMMIT;
 BEGIN;
@@ -231,10 +242,10 @@ RESET ROLE;
 -- at the end (right after the commit record is written, before the flush
 -- the transaction does itself); the commit is asynchronous for the appending
 -- transaction only.  A transaction that appended cannot be prepared.
--- (Chain locks are advisory locks with field4 0xA0D1, shown as a smallint.)
+-- (Chain locks are object locks whose class is actloom.audit_log.)
 CREATE VIEW pg_temp.chain_locks AS
 	SELECT count(*) AS chain_locks FROM pg_locks
-	 WHERE locktype = 'advisory' AND objsubid::int4 & 65535 = 41169 AND pid = pg_backend_pid();
+	 WHERE locktype = 'object' AND classid = 'actloom.audit_log'::regclass AND pid = pg_backend_pid();
 BEGIN;
 SELECT actloom.act_as(:'acme_member', :'acme');
 SELECT current_setting('synchronous_commit') AS before_append, * FROM pg_temp.chain_locks;
@@ -259,6 +270,19 @@ SELECT actloom.audit('reports.generate') = :undone_seq AS not_prepared_seq;
 PREPARE TRANSACTION 'audit_2pc';
 SELECT * FROM pg_temp.chain_locks;
 SELECT count(*) AS prepared FROM pg_prepared_xacts;
+-- User code cannot release a chain lock: pg_advisory_unlock_all() lets go
+-- of the session's advisory locks only.  The system chain's lock is object 0.
+BEGIN;
+SELECT pg_advisory_lock(1), pg_advisory_lock(1, 2);
+SELECT actloom.audit('dba.note', 'lock', 'unlock_all') > 0 AS appended;
+SELECT pg_advisory_unlock_all();
+SELECT l.locktype, l.database = d.oid AS this_database, l.classid::regclass, l.objid, l.objsubid,
+	   l.mode, l.granted
+  FROM pg_locks l JOIN pg_database d ON d.datname = current_database()
+ WHERE l.pid = pg_backend_pid() AND l.locktype IN ('object', 'advisory')
+ ORDER BY l.locktype;
+COMMIT;
+SELECT * FROM pg_temp.chain_locks;
 BEGIN;
 SELECT actloom.act_as(:'acme_member', :'acme');
 SELECT actloom.audit('reports.generate') = :undone_seq AS seq_still_free;

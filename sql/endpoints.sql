@@ -57,6 +57,41 @@ SELECT actloom.expose(1, 'POST', 'x', 'public.ep_echo(jsonb,jsonb)', 'reports.re
 	'{"type": "object", "properties": {"ids": {"type": "array"}}}');
 SELECT count(*) AS endpoints FROM actloom.endpoints;
 
+-- a message quotes at most 100 characters of any input, then "..."
+-- A text with each run of ten or more equal characters shown as c{n}.
+CREATE FUNCTION pg_temp.runs(t text) RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(CASE WHEN length(r.m[1]) >= 10 THEN format('%s{%s}', left(r.m[1], 1), length(r.m[1]))
+						   ELSE r.m[1] END, '' ORDER BY r.n)
+	  FROM regexp_matches(t, '((.)\2*)', 'g') WITH ORDINALITY AS r(m, n)
+$$;
+CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT input, length(e) AS message_length, pg_temp.runs(e) AS error
+  FROM (VALUES ('method', 'x', 'p', 'reports.read', 'api', NULL, NULL),
+			   ('path', 'GET', 'x', 'reports.read', 'api', NULL, NULL),
+			   ('rate class', 'GET', 'p', 'reports.read', 'x', NULL, NULL),
+			   ('scope', 'GET', 'p', 'x', 'api', NULL, NULL),
+			   ('schema keyword', 'POST', 'p', 'reports.read', 'api', '{"x": 1}', NULL),
+			   ('schema path', 'POST', 'p', 'reports.read', 'api', '{"properties": {"x": {"type": "obj"}}}', NULL),
+			   ('required property', 'POST', 'p', 'reports.read', 'api', '{"required": ["x"]}', NULL),
+			   ('query parameter', 'GET', 'p', 'reports.read', 'api', NULL,
+				'{"type": "object", "properties": {"x": {}}}'))
+	   AS t(input, method, path, scope, rate_class, body_schema, query_schema),
+	   LATERAL (SELECT repeat('x', 1048576) AS x) big,
+	   LATERAL pg_temp.err(format('SELECT actloom.expose(1, %L, %L, ''public.ep_echo(jsonb,jsonb)'', %L, %L, %L, %L)',
+								  replace(method, 'x', big.x), replace(path, 'x', big.x),
+								  replace(scope, 'x', big.x), replace(rate_class, 'x', big.x),
+								  replace(body_schema, '"x"', '"' || big.x || '"'),
+								  replace(query_schema, '"x"', '"' || big.x || '"'))) AS e;
+SELECT pg_temp.runs(e) AS unexpose_long_path
+  FROM pg_temp.err(format('SELECT actloom.unexpose(1, ''GET'', %L)', repeat('x', 1048576))) AS e;
+
 -- only superusers change the registry; the gateway reads it
 SET ROLE regress_app;
 SELECT count(*) AS visible FROM actloom.endpoint_registry();
@@ -72,6 +107,8 @@ SELECT actloom.unexpose(1, 'GET', '/reports');
 SELECT actloom.unexpose(1, 'GET', 'reports');
 SELECT method, path FROM actloom.endpoints;
 SELECT actloom.unexpose(1, 'POST', 'reports');
+SELECT actloom.unexpose(NULL, NULL, NULL);
+SELECT actloom.unexpose(1, 'GET', NULL);
 DROP FUNCTION public.ep_echo(jsonb, jsonb), public.ep_wrong_args(jsonb), public.ep_wrong_result(jsonb, jsonb),
 	public.ep_set(jsonb, jsonb);
 DROP PROCEDURE public.ep_proc(jsonb, jsonb);

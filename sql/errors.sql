@@ -66,6 +66,31 @@ SELECT regexp_replace(s, '[0-9a-f]{8}-[0-9a-f-]{27}', '<uuid>', 'g') AS statemen
 SELECT actloom.current_user_id() = :'acme_owner' AS still_acting;
 COMMIT;
 
+-- An input that a message quotes is cut to its first 100 characters and
+-- "...", so that a megabyte of input makes no megabyte of message (nor of
+-- server log).
+-- A text with each run of ten or more equal characters shown as c{n}.
+CREATE FUNCTION pg_temp.runs(t text) RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(CASE WHEN length(r.m[1]) >= 10 THEN format('%s{%s}', left(r.m[1], 1), length(r.m[1]))
+						   ELSE r.m[1] END, '' ORDER BY r.n)
+	  FROM regexp_matches(t, '((.)\2*)', 'g') WITH ORDINALITY AS r(m, n)
+$$;
+BEGIN;
+SELECT actloom.act_as(:'acme_owner', :'acme');
+SELECT call, length(e) AS message_length, pg_temp.runs(e) AS error
+  FROM (VALUES
+	('audit, 100 characters', pg_temp.err(format('SELECT actloom.audit(%L)', repeat('x', 100)))),
+	('audit, 101 characters', pg_temp.err(format('SELECT actloom.audit(%L)', repeat('x', 101)))),
+	('audit, 1 Mi characters', pg_temp.err(format('SELECT actloom.audit(%L)', repeat('é', 1048576)))),
+	('authorize', pg_temp.err(format('SELECT actloom.authorize(%L, %L)', :'acme', repeat('x', 1048576)))),
+	('api_key_create', pg_temp.err(format('SELECT actloom.api_key_create(%L, ''k'', ARRAY[%L])',
+										  :'acme', repeat('x', 1048576)))),
+	('api_key_revoke', pg_temp.err(format('SELECT actloom.api_key_revoke(%L)', repeat('x', 1048576))))
+) AS t(call, e);
+COMMIT;
+SELECT length(e) AS message_length, pg_temp.runs(e) AS can_nobody_acting
+  FROM pg_temp.err(format('SELECT actloom.can(%L, %L)', :'acme', repeat('x', 1048576))) AS e;
+
 -- A user who does not exist, or a company they are not in, is refused.
 BEGIN;
 SELECT pg_temp.err('SELECT actloom.act_as(' || :'o' || ', gen_random_uuid())');

@@ -107,4 +107,13 @@ ROLLBACK;
 -- Nobody acting: refused with a hint.
 SELECT actloom.can(:'acme', 'members.read');
 SELECT actloom.authorize(:'acme', 'members.read');
+-- An unknown action is an error (22023) before any verdict: when nobody
+-- acts, and when the actor acts in another company.
+SELECT actloom.can(:'acme', 'members.fly');
+SELECT actloom.authorize(:'acme', 'members.fly');
+BEGIN;
+SELECT actloom.act_as(id, :'acme') FROM actloom.users WHERE email = 'owner@acme.test';
+SELECT actloom.can(:'globex', 'members.fly');
+SELECT actloom.authorize(:'globex', 'members.fly');
+ROLLBACK;
 RESET ROLE;

@@ -19,6 +19,7 @@ WITH entries AS (
 	SELECT chain, seq,
 		   CASE
 			   WHEN seq <> coalesce(prev_seq, 0) + 1 THEN 'gap'
+			   WHEN length(prev_hash) <> 32 THEN 'broken link'
 			   WHEN prev_hash IS DISTINCT FROM coalesce(prev_entry_hash, decode(repeat('00', 32), 'hex'))
 				   THEN CASE WHEN prev_hash = next_entry_hash THEN 'reordered' ELSE 'broken link' END
 			   WHEN hash IS DISTINCT FROM computed THEN 'hash mismatch'

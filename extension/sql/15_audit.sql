@@ -191,6 +191,7 @@ AS $$
 BEGIN
 	PERFORM actloom._require_arg(company, 'company');
 	PERFORM actloom.authorize(company, 'audit.read');
+	PERFORM actloom._require_arg(max_entries, 'max_entries');
 	IF max_entries NOT BETWEEN 1 AND 1000 THEN
 		RAISE EXCEPTION 'max_entries must be between 1 and 1000'
 			USING ERRCODE = 'invalid_parameter_value';

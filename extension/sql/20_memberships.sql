@@ -17,6 +17,16 @@ END
 $$;
 COMMENT ON FUNCTION actloom._require_arg(anyelement, text) IS 'internal: raise 22004 for a NULL argument';
 
+-- An input as a message may quote it: its first 100 characters, then "..."
+-- when it has more (ActloomQuotable in actloom.c, which the C functions
+-- use), so that no input makes a message or its log line large.
+CREATE FUNCTION actloom._quotable(input text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'quotable'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION actloom._quotable(text) IS
+	'internal: an input cut to 100 characters, for quoting in a message';
+
 -- The acting user, or 42501 when nobody acts.
 CREATE FUNCTION actloom._actor_user()
 RETURNS uuid

@@ -54,7 +54,7 @@ BEGIN
 		SELECT array_agg(p.action) INTO actions FROM actloom.permissions p WHERE p.action = scope;
 	END IF;
 	IF actions IS NULL THEN
-		RAISE EXCEPTION 'unknown scope "%"', scope
+		RAISE EXCEPTION 'unknown scope "%"', actloom._quotable(scope)
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A scope is an action of table actloom.permissions, or "resource.*" for every action of a resource.';
 	END IF;
@@ -152,7 +152,8 @@ BEGIN
 	-- A key of another company is as unknown as a key that does not exist.
 	IF NOT EXISTS (SELECT FROM actloom.api_keys k
 					WHERE k.key_id = api_key_revoke.key_id AND k.company_id = company) THEN
-		RAISE EXCEPTION 'API key "%" does not exist', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'API key "%" does not exist', actloom._quotable(key_id)
+			USING ERRCODE = 'no_data_found';
 	END IF;
 	UPDATE actloom.api_keys k
 	   SET revoked_at = now(), revoked_by = actloom.current_user_id(),

@@ -48,7 +48,7 @@ BEGIN
 		problem := 'the schema nests deeper than 32 levels';
 	END IF;
 	IF problem IS NULL THEN
-		SELECT format('unsupported keyword "%s"', left(key, 64)) INTO problem
+		SELECT format('unsupported keyword "%s"', actloom._quotable(key)) INTO problem
 		  FROM jsonb_object_keys(schema) AS key WHERE key <> ALL (keywords) LIMIT 1;
 	END IF;
 	IF problem IS NULL AND schema ? 'type' THEN
@@ -112,7 +112,7 @@ BEGIN
 		   OR EXISTS (SELECT FROM jsonb_array_elements(schema -> 'required') e WHERE jsonb_typeof(e) <> 'string') THEN
 			problem := '"required" must be an array of property names';
 		ELSIF (schema -> 'additionalProperties') IS DISTINCT FROM 'true' THEN
-			SELECT format('required property "%s" is not in "properties"', left(r, 64)) INTO problem
+			SELECT format('required property "%s" is not in "properties"', actloom._quotable(r)) INTO problem
 			  FROM jsonb_array_elements_text(schema -> 'required') r
 			 WHERE NOT coalesce(schema -> 'properties' ? r, false) LIMIT 1;
 		END IF;
@@ -122,13 +122,14 @@ BEGIN
 		problem := 'a query schema must be of type object';
 	END IF;
 	IF problem IS NOT NULL THEN
-		RAISE EXCEPTION 'invalid schema at "%": %', at, problem
+		RAISE EXCEPTION 'invalid schema at "%": %', actloom._quotable(at), problem
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'The supported subset of JSON Schema is listed in the actloom README.';
 	END IF;
 	FOR k, v IN SELECT key, value FROM jsonb_each(coalesce(schema -> 'properties', '{}')) LOOP
 		IF for_query AND ((v -> 'type') IS NULL OR (v -> 'type') NOT IN ('"string"', '"integer"', '"number"', '"boolean"')) THEN
-			RAISE EXCEPTION 'invalid schema at "%/properties/%": a query parameter''s type is string, integer, number or boolean', at, k
+			RAISE EXCEPTION 'invalid schema at "%": a query parameter''s type is string, integer, number or boolean',
+				actloom._quotable(at || '/properties/' || k)
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
 		PERFORM actloom._check_schema(v, false, at || '/properties/' || k, depth + 1);
@@ -163,17 +164,17 @@ BEGIN
 		RAISE EXCEPTION 'endpoint version must be between 1 and 999' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF m NOT IN ('GET', 'POST', 'PUT', 'PATCH', 'DELETE') THEN
-		RAISE EXCEPTION 'method "%" cannot be exposed', method
+		RAISE EXCEPTION 'method "%" cannot be exposed', actloom._quotable(method)
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'The methods are GET, POST, PUT, PATCH and DELETE.';
 	END IF;
 	IF clean_path !~ '^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$' OR length(clean_path) > 200 THEN
-		RAISE EXCEPTION 'invalid endpoint path "%"', path
+		RAISE EXCEPTION 'invalid endpoint path "%"', actloom._quotable(path)
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A path is up to 200 characters: segments of a-z, 0-9, "_" and "-", separated by "/".';
 	END IF;
 	IF rate_class !~ '^[a-z0-9_]{1,31}$' THEN
-		RAISE EXCEPTION 'invalid rate class name "%"', rate_class
+		RAISE EXCEPTION 'invalid rate class name "%"', actloom._quotable(rate_class)
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A rate class name is 1 to 31 characters a-z, 0-9 and "_", as in the shim''s configuration.';
 	END IF;
@@ -185,7 +186,7 @@ BEGIN
 				  DETAIL = 'An endpoint function takes (body jsonb, query jsonb) and returns jsonb.';
 	END IF;
 	IF NOT EXISTS (SELECT FROM actloom.permissions WHERE action = required_scope) THEN
-		RAISE EXCEPTION 'unknown scope "%"', required_scope
+		RAISE EXCEPTION 'unknown scope "%"', actloom._quotable(required_scope)
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A scope is an action of actloom.permissions.';
 	END IF;
@@ -217,10 +218,14 @@ DECLARE
 	m text := upper(method);
 	clean_path text := ltrim(path, '/');
 BEGIN
+	PERFORM actloom._require_arg(version, 'version');
+	PERFORM actloom._require_arg(method, 'method');
+	PERFORM actloom._require_arg(path, 'path');
 	DELETE FROM actloom.endpoints e
 	 WHERE e.version = unexpose.version AND e.method = m AND e.path = clean_path;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'endpoint % /v%/% does not exist', m, version, clean_path
+		RAISE EXCEPTION 'endpoint % /v%/% does not exist', actloom._quotable(m), version,
+			actloom._quotable(clean_path)
 			USING ERRCODE = 'no_data_found';
 	END IF;
 	PERFORM pg_notify('actloom_endpoints', format('%s /v%s/%s', m, version, clean_path));

@@ -7,6 +7,296 @@
 -- new in 0.2 is only included.  The upgrade test (test/t/090_upgrade.pl)
 -- compares an upgraded database with a fresh one and prints any drift.
 
+-- An input as a message may quote it: its first 100 characters, then "..."
+-- when it has more (ActloomQuotable in actloom.c, which the C functions
+-- use), so that no input makes a message or its log line large.
+CREATE FUNCTION actloom._quotable(input text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'quotable'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION actloom._quotable(text) IS
+	'internal: an input cut to 100 characters, for quoting in a message';
+
+-- company_audit: a NULL max_entries is refused (22004), not "no limit".
+CREATE OR REPLACE FUNCTION actloom.company_audit(company uuid, after_seq bigint DEFAULT 0,
+												 max_entries integer DEFAULT 100)
+RETURNS SETOF actloom.audit_log
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+BEGIN
+	PERFORM actloom._require_arg(company, 'company');
+	PERFORM actloom.authorize(company, 'audit.read');
+	PERFORM actloom._require_arg(max_entries, 'max_entries');
+	IF max_entries NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'max_entries must be between 1 and 1000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+		SELECT * FROM actloom.audit_log a
+		 WHERE a.chain = company AND a.seq > coalesce(after_seq, 0)
+		 ORDER BY a.seq LIMIT max_entries;
+END
+$$;
+
+-- unexpose refuses NULL arguments (22004) and, like every function below,
+-- quotes at most 100 characters of an input in its messages.
+CREATE OR REPLACE FUNCTION actloom.unexpose(version integer, method text, path text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	m text := upper(method);
+	clean_path text := ltrim(path, '/');
+BEGIN
+	PERFORM actloom._require_arg(version, 'version');
+	PERFORM actloom._require_arg(method, 'method');
+	PERFORM actloom._require_arg(path, 'path');
+	DELETE FROM actloom.endpoints e
+	 WHERE e.version = unexpose.version AND e.method = m AND e.path = clean_path;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint % /v%/% does not exist', actloom._quotable(m), version,
+			actloom._quotable(clean_path)
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	PERFORM pg_notify('actloom_endpoints', format('%s /v%s/%s', m, version, clean_path));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom._scope_actions(scope text)
+RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	actions text[];
+BEGIN
+	IF scope ~ '^[a-z][a-z_]*\.\*$' THEN
+		SELECT array_agg(p.action ORDER BY p.action) INTO actions FROM actloom.permissions p
+		 WHERE starts_with(p.action, left(scope, -1));
+	ELSE
+		SELECT array_agg(p.action) INTO actions FROM actloom.permissions p WHERE p.action = scope;
+	END IF;
+	IF actions IS NULL THEN
+		RAISE EXCEPTION 'unknown scope "%"', actloom._quotable(scope)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A scope is an action of table actloom.permissions, or "resource.*" for every action of a resource.';
+	END IF;
+	RETURN actions;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.api_key_revoke(key_id text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	company uuid := actloom.current_company();
+BEGIN
+	PERFORM actloom._require_arg(key_id, 'key_id');
+	IF company IS NULL THEN
+		RAISE EXCEPTION 'permission denied for action "api_keys.manage"'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'No actor acts in a company in this transaction.',
+				  HINT = 'Call actloom.act_as() first, in the same transaction.';
+	END IF;
+	PERFORM actloom.authorize(company, 'api_keys.manage');
+	-- A key of another company is as unknown as a key that does not exist.
+	IF NOT EXISTS (SELECT FROM actloom.api_keys k
+					WHERE k.key_id = api_key_revoke.key_id AND k.company_id = company) THEN
+		RAISE EXCEPTION 'API key "%" does not exist', actloom._quotable(key_id)
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	UPDATE actloom.api_keys k
+	   SET revoked_at = now(), revoked_by = actloom.current_user_id(),
+		   revoked_by_key = actloom.current_api_key()
+	 WHERE k.key_id = api_key_revoke.key_id AND k.revoked_at IS NULL;
+	IF FOUND THEN
+		PERFORM actloom._audit_to(company, 'api_key.revoke', 'api_key', key_id, '{}');
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom._check_schema(schema jsonb, for_query boolean, at text, depth integer DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	types constant text[] := ARRAY['object', 'array', 'string', 'integer', 'number', 'boolean', 'null'];
+	keywords constant text[] := ARRAY['type', 'properties', 'required', 'additionalProperties', 'items',
+		'minItems', 'maxItems', 'minLength', 'maxLength', 'minimum', 'maximum', 'enum', 'pattern',
+		'format', 'title', 'description'];
+	k text;
+	v jsonb;
+	t text[];
+	problem text;
+BEGIN
+	IF jsonb_typeof(schema) IS DISTINCT FROM 'object' THEN
+		problem := 'a schema must be a JSON object';
+	ELSIF depth > 32 THEN
+		problem := 'the schema nests deeper than 32 levels';
+	END IF;
+	IF problem IS NULL THEN
+		SELECT format('unsupported keyword "%s"', actloom._quotable(key)) INTO problem
+		  FROM jsonb_object_keys(schema) AS key WHERE key <> ALL (keywords) LIMIT 1;
+	END IF;
+	IF problem IS NULL AND schema ? 'type' THEN
+		v := schema -> 'type';
+		IF jsonb_typeof(v) = 'string' THEN
+			t := ARRAY[v #>> '{}'];
+		ELSIF jsonb_typeof(v) = 'array' AND jsonb_array_length(v) > 0
+			  AND NOT EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+			t := ARRAY(SELECT jsonb_array_elements_text(v));
+		END IF;
+		IF t IS NULL OR NOT t <@ types THEN
+			problem := '"type" must be one of object, array, string, integer, number, boolean, null';
+		END IF;
+	END IF;
+	IF problem IS NULL THEN
+		SELECT format('"%s" must be %s', kw.k, kw.what) INTO problem
+		  FROM (VALUES ('minItems', 'a non-negative integer'), ('maxItems', 'a non-negative integer'),
+					   ('minLength', 'a non-negative integer'), ('maxLength', 'a non-negative integer'),
+					   ('minimum', 'a number'), ('maximum', 'a number'),
+					   ('title', 'a string'), ('description', 'a string')) AS kw(k, what)
+		 WHERE schema ? kw.k
+		   AND NOT CASE kw.what
+				   WHEN 'a non-negative integer' THEN (schema -> kw.k)::text ~ '^[0-9]+$'
+				   WHEN 'a number' THEN jsonb_typeof(schema -> kw.k) = 'number'
+				   ELSE jsonb_typeof(schema -> kw.k) = 'string' END
+		 LIMIT 1;
+	END IF;
+	IF problem IS NULL THEN
+		SELECT format('"%s" exceeds "%s"', lo, hi) INTO problem
+		  FROM (VALUES ('minItems', 'maxItems'), ('minLength', 'maxLength'), ('minimum', 'maximum')) AS p(lo, hi)
+		 WHERE (schema ->> lo)::numeric > (schema ->> hi)::numeric LIMIT 1;
+	END IF;
+	IF problem IS NULL AND schema ? 'enum'
+	   AND (jsonb_typeof(schema -> 'enum') <> 'array' OR jsonb_array_length(schema -> 'enum') = 0) THEN
+		problem := '"enum" must be a non-empty array';
+	END IF;
+	IF problem IS NULL AND schema ? 'format'
+	   AND (schema -> 'format') NOT IN ('"email"', '"uuid"', '"uri"', '"date-time"') THEN
+		problem := '"format" must be one of email, uuid, uri, date-time';
+	END IF;
+	IF problem IS NULL AND schema ? 'pattern' THEN
+		IF jsonb_typeof(schema -> 'pattern') <> 'string' OR length(schema ->> 'pattern') > 1024 THEN
+			problem := '"pattern" must be a regular expression';
+		ELSE
+			BEGIN
+				PERFORM '' ~ (schema ->> 'pattern');
+			EXCEPTION WHEN invalid_regular_expression THEN
+				problem := '"pattern" must be a regular expression';
+			END;
+		END IF;
+	END IF;
+	IF problem IS NULL AND schema ? 'additionalProperties'
+	   AND jsonb_typeof(schema -> 'additionalProperties') <> 'boolean' THEN
+		problem := '"additionalProperties" must be true or false';
+	END IF;
+	IF problem IS NULL AND schema ? 'properties' AND jsonb_typeof(schema -> 'properties') <> 'object' THEN
+		problem := '"properties" must be an object';
+	END IF;
+	IF problem IS NULL AND schema ? 'required' THEN
+		IF jsonb_typeof(schema -> 'required') <> 'array'
+		   OR EXISTS (SELECT FROM jsonb_array_elements(schema -> 'required') e WHERE jsonb_typeof(e) <> 'string') THEN
+			problem := '"required" must be an array of property names';
+		ELSIF (schema -> 'additionalProperties') IS DISTINCT FROM 'true' THEN
+			SELECT format('required property "%s" is not in "properties"', actloom._quotable(r)) INTO problem
+			  FROM jsonb_array_elements_text(schema -> 'required') r
+			 WHERE NOT coalesce(schema -> 'properties' ? r, false) LIMIT 1;
+		END IF;
+	END IF;
+	IF problem IS NULL AND for_query
+	   AND ((schema -> 'type') IS DISTINCT FROM '"object"') THEN
+		problem := 'a query schema must be of type object';
+	END IF;
+	IF problem IS NOT NULL THEN
+		RAISE EXCEPTION 'invalid schema at "%": %', actloom._quotable(at), problem
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The supported subset of JSON Schema is listed in the actloom README.';
+	END IF;
+	FOR k, v IN SELECT key, value FROM jsonb_each(coalesce(schema -> 'properties', '{}')) LOOP
+		IF for_query AND ((v -> 'type') IS NULL OR (v -> 'type') NOT IN ('"string"', '"integer"', '"number"', '"boolean"')) THEN
+			RAISE EXCEPTION 'invalid schema at "%": a query parameter''s type is string, integer, number or boolean',
+				actloom._quotable(at || '/properties/' || k)
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		PERFORM actloom._check_schema(v, false, at || '/properties/' || k, depth + 1);
+	END LOOP;
+	IF schema ? 'items' THEN
+		PERFORM actloom._check_schema(schema -> 'items', false, at || '/items', depth + 1);
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.expose(version integer, method text, path text, fn regprocedure,
+										  required_scope text, rate_class text DEFAULT 'api',
+										  body_schema jsonb DEFAULT NULL, query_schema jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	p pg_proc;
+	m text := upper(method);
+	clean_path text := ltrim(path, '/');
+BEGIN
+	PERFORM actloom._require_arg(version, 'version');
+	PERFORM actloom._require_arg(method, 'method');
+	PERFORM actloom._require_arg(path, 'path');
+	PERFORM actloom._require_arg(fn, 'fn');
+	PERFORM actloom._require_arg(required_scope, 'required_scope');
+	PERFORM actloom._require_arg(rate_class, 'rate_class');
+	IF version NOT BETWEEN 1 AND 999 THEN
+		RAISE EXCEPTION 'endpoint version must be between 1 and 999' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF m NOT IN ('GET', 'POST', 'PUT', 'PATCH', 'DELETE') THEN
+		RAISE EXCEPTION 'method "%" cannot be exposed', actloom._quotable(method)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The methods are GET, POST, PUT, PATCH and DELETE.';
+	END IF;
+	IF clean_path !~ '^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$' OR length(clean_path) > 200 THEN
+		RAISE EXCEPTION 'invalid endpoint path "%"', actloom._quotable(path)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A path is up to 200 characters: segments of a-z, 0-9, "_" and "-", separated by "/".';
+	END IF;
+	IF rate_class !~ '^[a-z0-9_]{1,31}$' THEN
+		RAISE EXCEPTION 'invalid rate class name "%"', actloom._quotable(rate_class)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A rate class name is 1 to 31 characters a-z, 0-9 and "_", as in the shim''s configuration.';
+	END IF;
+	SELECT * INTO p FROM pg_proc WHERE oid = fn;
+	IF p.prokind <> 'f' OR p.proretset OR p.prorettype <> 'jsonb'::regtype
+	   OR p.pronargs <> 2 OR p.proargtypes[0] <> 'jsonb'::regtype OR p.proargtypes[1] <> 'jsonb'::regtype THEN
+		RAISE EXCEPTION 'function % cannot be an endpoint', fn
+			USING ERRCODE = 'invalid_function_definition',
+				  DETAIL = 'An endpoint function takes (body jsonb, query jsonb) and returns jsonb.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM actloom.permissions WHERE action = required_scope) THEN
+		RAISE EXCEPTION 'unknown scope "%"', actloom._quotable(required_scope)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A scope is an action of actloom.permissions.';
+	END IF;
+	IF body_schema IS NOT NULL THEN
+		PERFORM actloom._check_schema(body_schema, false, 'body_schema');
+	END IF;
+	IF query_schema IS NOT NULL THEN
+		PERFORM actloom._check_schema(query_schema, true, 'query_schema');
+	END IF;
+	INSERT INTO actloom.endpoints AS e (version, method, path, fn, required_scope, rate_class,
+										body_schema, query_schema)
+	VALUES (version, m, clean_path, fn, required_scope, rate_class, body_schema, query_schema)
+	ON CONFLICT ON CONSTRAINT endpoints_pkey DO UPDATE
+	   SET fn = excluded.fn, required_scope = excluded.required_scope,
+		   rate_class = excluded.rate_class, body_schema = excluded.body_schema,
+		   query_schema = excluded.query_schema, exposed_at = now();
+	PERFORM pg_notify('actloom_endpoints', format('%s /v%s/%s', m, version, clean_path));
+END
+$$;
+
 -- Privileges last, as in the install script: EXECUTE is revoked from PUBLIC
 -- on every function of the schema, new ones included, and granted back
 -- where the privileges fragment says.  Re-applying it to the objects of 0.1
