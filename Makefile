@@ -42,7 +42,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" actloom.control
 UPGRADE_SCRIPTS = $(patsubst extension/upgrade/%.sql,extension/actloom--%.sql,\
 	$(sort $(wildcard extension/upgrade/*--*.sql)))
 DATA_built = extension/actloom--$(EXTVERSION).sql $(UPGRADE_SCRIPTS)
-EXTRA_CLEAN = $(DATA_built)
+EXTRA_CLEAN = $(DATA_built) extension/build.flags
 REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people ratelimit comments
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
@@ -69,8 +69,12 @@ include $(PGXS)
 include shim/shim.mk
 endif
 
-# PGXS knows nothing of our header; every object depends on it.
-$(OBJS): extension/actloom.h
+# PGXS knows nothing of our header, nor of the flags an object was built
+# with: every object depends on both, so that switching SANITIZE rebuilds.
+$(OBJS): extension/actloom.h extension/build.flags
+
+extension/build.flags: FORCE
+	@echo '$(PG_CFLAGS) $(SHLIB_LINK)' | cmp -s - $@ || echo '$(PG_CFLAGS) $(SHLIB_LINK)' > $@
 
 extension/actloom--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql)) actloom.control
 	cat $(sort $(wildcard extension/sql/*.sql)) > $@
@@ -81,7 +85,7 @@ $(UPGRADE_SCRIPTS): extension/actloom--%.sql: extension/upgrade/%.sql $(wildcard
 		if (r < 0 || n == 0) { print FILENAME ": cannot include " f > "/dev/stderr"; exit 1 } \
 		close(f); next } { print }' $< > $@.tmp && mv $@.tmp $@
 
-.PHONY: deps test run stop bench
+.PHONY: deps test run stop bench FORCE
 
 deps:
 	@DEBIAN_PACKAGES="$(DEBIAN_PACKAGES)" PGROOT="$(PGROOT)" sh test/deps.sh
