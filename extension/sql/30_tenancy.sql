@@ -8,6 +8,17 @@ LANGUAGE C;
 COMMENT ON FUNCTION actloom.refuse_tenant_move() IS
 	'trigger: refuse an update that changes a row''s tenant key';
 
+-- The chain of tenancy's entries: the tables protect_table confined.  It is
+-- not the system chain, which every sign-in appends to, so that a migration
+-- protecting a table in a transaction it keeps open delays other
+-- migrations, never a sign-in.
+CREATE FUNCTION actloom.schema_chain()
+RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN '00000000-0000-0000-0000-000000000001'::uuid;
+COMMENT ON FUNCTION actloom.schema_chain() IS
+	'the chain of the tables confined by protect_table: 00000000-0000-0000-0000-000000000001';
+
 -- protect_table runs with its caller's rights (ALTER TABLE checks ownership).
 -- It audits through _audit_protect_table (C), which checks that the caller
 -- owns the table and then runs this function as the owner of the audit
@@ -26,7 +37,7 @@ BEGIN
 		RAISE EXCEPTION 'table "%" is not protected on column "%"', tbl, company_column
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	PERFORM actloom._audit_to(actloom.system_chain(), 'table.protect', 'table', tbl::text,
+	PERFORM actloom._audit_to(actloom.schema_chain(), 'table.protect', 'table', tbl::text,
 							  jsonb_build_object('column', company_column));
 END
 $$;
@@ -107,3 +118,9 @@ $$;
 COMMENT ON FUNCTION actloom.protect_table(regclass, name) IS
 	'confine a table to the actor''s company with forced row level security; idempotent';
 
+-- For members of actloom_dba: a role that merely owns a table (any role
+-- can create a TEMP table) does not write to the audit trail.
+GRANT EXECUTE ON FUNCTION
+	actloom.protect_table(regclass, name),
+	actloom._audit_protect_table(regclass, name)
+	TO actloom_dba;
