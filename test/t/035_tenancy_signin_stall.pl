@@ -7,8 +7,10 @@
 # Now protect_table is for members of actloom_dba, and its entries go to the
 # schema chain.  The test holds, each in a transaction left open on a second
 # connection, everything a role outside the gateway can do that appends or
-# writes to the audit trail: protect_table by a DBA, a signed checkpoint of
-# the system chain by an auditor.  Meanwhile people sign in over HTTP through the shim, and the
+# writes to the audit trail: protect_table by a DBA, a partition added to a
+# protected table by its owner outside actloom_dba (the event trigger
+# protects and audits it), a signed checkpoint of the system chain by an
+# auditor.  Meanwhile people sign in over HTTP through the shim, and the
 # gateway calls verify_password, create_user, sign_in and sign_up: each
 # completes, well within its timeouts.  That the DBA's transaction does hold
 # the schema chain is shown by a second DBA's protect_table, which waits
@@ -47,11 +49,16 @@ my $node = $t->node;
 $t->psql(qq{
 	CREATE ROLE outsider LOGIN;
 	CREATE ROLE migrator LOGIN IN ROLE actloom_dba;
+	CREATE ROLE partowner LOGIN;
 	CREATE ROLE auditor LOGIN IN ROLE actloom_auditor;
-	GRANT CREATE ON SCHEMA public TO migrator;
+	GRANT CREATE ON SCHEMA public TO migrator, partowner;
 	SET ROLE shim;
 	SELECT actloom.create_user('ada\@acme.test', '$PASSWORD');
 	RESET ROLE;
+	CREATE TABLE public.ledger (id int NOT NULL, company_id uuid NOT NULL) PARTITION BY LIST (company_id);
+	CREATE INDEX ON public.ledger (company_id);
+	ALTER TABLE public.ledger OWNER TO partowner;
+	SELECT actloom.protect_table('public.ledger');
 });
 $t->start_shim;
 
@@ -130,6 +137,17 @@ $second->quit;
 is($t->psql(q{SELECT string_agg(target_id, ' ' ORDER BY seq) FROM actloom.audit_log
 	WHERE chain = actloom.schema_chain() AND target_id IN ('public.docs', 'public.docs2')}),
 	'public.docs public.docs2', 'both migrations protected their tables, in turn');
+
+# The owner of a protected table, outside actloom_dba, adds a partition and
+# keeps its transaction open: the event trigger protected and audited it.
+my $owner = $node->background_psql('actloom', extra_params => [ '-U', 'partowner' ]);
+$owner->query_safe('BEGIN');
+$owner->query_safe(q{CREATE TABLE public.ledger_rest PARTITION OF public.ledger DEFAULT});
+is($owner->query_safe(q{SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'public.ledger_rest'::regclass}),
+	't', 'the new partition is protected');
+sign_ins_go_through('while the owner of a protected table adds a partition');
+$owner->query_safe('COMMIT');
+$owner->quit;
 
 # An auditor signs a checkpoint of the system chain, and stays.
 my $auditor = $node->background_psql('actloom', extra_params => [ '-U', 'auditor' ]);
