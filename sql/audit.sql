@@ -25,7 +25,7 @@ LANGUAGE sql AS $$
 $$;
 CREATE FUNCTION pg_temp.chain_name(c uuid) RETURNS text LANGUAGE sql AS $$
 	SELECT coalesce((SELECT name FROM actloom.companies WHERE id = c),
-					CASE WHEN c = actloom.system_chain() THEN 'system' END)
+					CASE c WHEN actloom.system_chain() THEN 'system' WHEN actloom.schema_chain() THEN 'schema' END)
 $$;
 
 -- What the kernel recorded so far, chain by chain.

@@ -8,7 +8,7 @@ SELECT extname, extversion, extrelocatable FROM pg_extension WHERE extname IN ('
 CREATE ROLE regress_app LOGIN IN ROLE actloom_gateway;
 CREATE ROLE regress_outsider LOGIN;
 SELECT rolname, rolsuper, rolbypassrls, rolcanlogin FROM pg_roles
- WHERE rolname IN ('actloom_gateway', 'actloom_auditor', 'regress_app') ORDER BY 1;
+ WHERE rolname IN ('actloom_gateway', 'actloom_auditor', 'actloom_dba', 'regress_app') ORDER BY 1;
 
 SET ROLE regress_app;
 SELECT count(*) AS users FROM (
@@ -38,8 +38,9 @@ SELECT c.name, u.email, m.role
   JOIN actloom.users u ON u.id = m.user_id
  ORDER BY c.name, m.role DESC;
 
--- An application table, owned by a non-superuser as in production.
-CREATE ROLE regress_owner LOGIN;
+-- An application table, owned by a non-superuser as in production, who
+-- runs the migrations: a member of actloom_dba.
+CREATE ROLE regress_owner LOGIN IN ROLE actloom_dba;
 GRANT CREATE ON SCHEMA public TO regress_owner;
 SET ROLE regress_owner;
 CREATE TABLE public.reports (

@@ -80,9 +80,26 @@ SELECT actloom.protect_table('public.bad', 'nope');
 CREATE VIEW public.v AS SELECT 1 AS company_id;
 SELECT actloom.protect_table('public.v');
 RESET ROLE;
--- Only the table's owner may protect it.
+-- protect_table is for members of actloom_dba: a role that merely owns a
+-- table, a TEMP one say, does not write to the audit trail with it.
+SET ROLE regress_outsider;
+CREATE TEMP TABLE mine (company_id uuid);
+SELECT actloom.protect_table('pg_temp.mine');
+DROP TABLE mine;
+RESET ROLE;
 SET ROLE regress_app;
 SELECT actloom.protect_table('public.notes', 'tenant');
 RESET ROLE;
+-- And its members protect only their own tables.
+CREATE ROLE regress_dba IN ROLE actloom_dba;
+SET ROLE regress_dba;
+SELECT actloom.protect_table('public.notes', 'tenant');
+RESET ROLE;
+DROP ROLE regress_dba;
+-- Its entries go to the schema chain, which no sign-in waits for.
+SELECT a.seq, a.action, a.target_id, a.detail FROM actloom.audit_log a
+ WHERE a.chain = actloom.schema_chain() ORDER BY a.seq;
+SELECT count(*) AS in_the_system_chain FROM actloom.audit_log a
+ WHERE a.chain = actloom.system_chain() AND a.action = 'table.protect';
 DROP TABLE public.notes, public.bad;
 DROP VIEW public.v;

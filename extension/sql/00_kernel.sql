@@ -17,6 +17,9 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'actloom_auditor') THEN
 		CREATE ROLE actloom_auditor NOLOGIN;
 	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'actloom_dba') THEN
+		CREATE ROLE actloom_dba NOLOGIN;
+	END IF;
 END
 $roles$;
 

@@ -11,19 +11,18 @@ GRANT EXECUTE ON FUNCTION actloom.current_user_id(), actloom.current_company(),
 	actloom.current_session()
 	TO PUBLIC;
 
--- protect_table needs table ownership anyway (ALTER TABLE checks it); the
--- others are harmless helpers it and applications use.
+-- Harmless helpers: the trigger that protect_table puts on tables (CREATE
+-- TRIGGER needs EXECUTE on it), the address check, the NULL-argument check.
 GRANT EXECUTE ON FUNCTION
-	actloom.protect_table(regclass, name),
 	actloom.refuse_tenant_move(),
 	actloom.valid_email(text),
-	actloom._require_arg(anyelement, text),
-	actloom._audit_protect_table(regclass, name)
+	actloom._require_arg(anyelement, text)
 	TO PUBLIC;
 
 -- The pieces of the audit chain's definition, for anyone who verifies it.
 GRANT EXECUTE ON FUNCTION
 	actloom.system_chain(),
+	actloom.schema_chain(),
 	actloom.audit_genesis(),
 	actloom.audit_canonical(actloom.audit_log),
 	actloom.audit_checkpoint_message(uuid, bigint, bytea, timestamptz)

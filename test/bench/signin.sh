@@ -10,10 +10,19 @@
 #                              can, many accounts) runs into the configured
 #                              "login" limit (the default class), over its p99
 #                              with no storm
+#   signin.system_chain_appends  entries appended to the system chain per
+#                              second during the throughput runs (every
+#                              sign-in appends two: user.sign_in and
+#                              session.create), against the two per sign-in
+#                              that 0.8 of the argon2id ceiling allows: the
+#                              one chain must not hold sign-ins below what
+#                              hashing does
 #
-# and, as a comment line, the same p99 ratio with a storm that the limit
+# and, as comment lines, the same p99 ratio with a storm that the limit
 # admits entirely, paced at a quarter of the ceiling: what a quarter of the
-# machine's hashing capacity spent on sign-ins costs the other requests.
+# machine's hashing capacity spent on sign-ins costs the other requests; and
+# what the system chain takes alone: sign-ins without their hash (the part
+# of a sign-in that holds the chain's lock), as fast as they go.
 #
 # Receives PGHOST, PGPORT, PGUSER, PGDATABASE, BENCH_WORK and PG_BINDIR from
 # test/run-bench.sh.
@@ -122,19 +131,39 @@ mean() { awk '{ s += $1; n++ } END { printf "%.2f", s / n }'; }
 # each worker hashes its own sign-ins (database.hash_pool_size at a time):
 # with a couple of connections a worker, one is often left with too few to
 # keep hashing, so the client keeps eight a core open.
+system_entries() { psql -tA -c "SELECT count(*) FROM actloom.audit_log WHERE chain = actloom.system_chain()"; }
 start_shim 100000000
-: >"$work/signins" >"$work/hash_ms"
+: >"$work/signins" >"$work/hash_ms" >"$work/appends"
 for _ in $(seq 1 "$turns"); do
 	hash_ms >>"$work/hash_ms"
+	before=$(system_entries)
 	wrk -t2 -c"$((cores * 8))" -d"${seconds}s" -s "$work/flood.lua" "http://127.0.0.1:$port" >"$work/wrk.out"
+	after=$(system_entries)
 	total=$(awk '/ requests in / { print $1 }' "$work/wrk.out")
 	bad=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' "$work/wrk.out")
 	awk -v t="$total" -v b="${bad:-0}" -v s="$seconds" 'BEGIN { printf "%.2f\n", (t - b) / s }' >>"$work/signins"
+	awk -v a="$after" -v b="$before" -v s="$seconds" 'BEGIN { printf "%.2f\n", (a - b) / s }' >>"$work/appends"
 done
 stop_shim
 signins=$(mean <"$work/signins")
+appends=$(mean <"$work/appends")
 hash_ms=$(mean <"$work/hash_ms")
 ceiling=$(awk -v c="$cores" -v ms="$hash_ms" 'BEGIN { printf "%.1f", c * 1000 / ms }')
+
+# The system chain alone: what a sign-in does in its one statement, less
+# the hash: the user.sign_in entry, then the session with its entry, and
+# the commit; from many clients at once.
+cat >"$work/tail.sql" <<'SQL'
+SELECT count(*) FROM (SELECT actloom._audit_to(actloom.system_chain(), 'user.sign_in', 'user', 'bench',
+												 '{"method": "password"}') OFFSET 0) a,
+	   actloom.session_create((SELECT id FROM actloom.users WHERE email = 'user1@bench.example')) s;
+SQL
+: >"$work/tail"
+for _ in $(seq 1 "$turns"); do
+	"$PG_BINDIR/pgbench" -n -M prepared -c "$((cores * 4))" -j "$cores" -T "$seconds" -f "$work/tail.sql" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\) .*/\1/p' >>"$work/tail"
+done
+chain_appends=$(awk '{ printf "%.1f\n", $1 * 2 }' "$work/tail" | mean)
 storm_limit=$(awk -v c="$ceiling" 'BEGIN { v = int(c / 4); print v < 1 ? 1 : v }')
 # Paced: each of the storm's connections waits its share of the period.
 storm_conns=4
@@ -173,5 +202,10 @@ storm_default=$ratio
 v1_p99_ratio "$storm_limit" "$work/storm.lua"
 echo "# /v1 p99 idle $idle ms, during sign-ins admitted at $storm_limit/s (a quarter of the ceiling): $storm ms, ratio $ratio" >&2
 
+echo "# the system chain alone takes $chain_appends appends/s (sign-ins without their hash, $((cores * 4)) clients):" \
+	"$(awk -v c="$chain_appends" -v a="$appends" 'BEGIN { printf "%.0f", c / a }') times what the storm appended," \
+	"the hashing of $(awk -v c="$chain_appends" -v r="$ceiling" -v n="$cores" 'BEGIN { printf "%.0f", c / 2 / (r / n) }') cores like these" >&2
+
 awk -v a="$signins" -v b="$ceiling" 'BEGIN { printf "BENCH signin.vs_argon2_ceiling %.2f ratio goal >= 0.8\n", a / b }'
 echo "BENCH signin.v1_p99_storm_vs_idle $storm_default ratio goal <= 2"
+awk -v a="$appends" -v c="$ceiling" 'BEGIN { printf "BENCH signin.system_chain_appends %.1f appends/s goal >= %.1f\n", a, 2 * 0.8 * c }'
