@@ -8,7 +8,8 @@
  * is done.  A job is submitted from a loop's thread and finished there
  * (done), through a message to the loop (h2o_multithread); it counts as a
  * request in flight of that loop until then, so that a loop stopping waits
- * for its jobs.
+ * for its jobs.  A request has at most one job at a time, so the queue is
+ * bounded as the requests in flight are.
  */
 #ifndef ACTLOOM_OFFLOAD_H
 #define ACTLOOM_OFFLOAD_H

@@ -248,6 +248,18 @@ rl_charge(struct rl_table *t, const struct config_rate_class *rc, const char *ke
 }
 
 void
+rl_refund(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms)
+{
+    uint64_t interval = gcra_of(rc).interval;
+    pthread_mutex_t *lock;
+    struct rl_entry *e = entry_lock(t, rc, key, keylen, now_ms * 1000, 0, &lock);
+
+    if (e != NULL)
+        e->tat_us = e->tat_us > interval ? e->tat_us - interval : 0;
+    pthread_mutex_unlock(lock);
+}
+
+void
 rl_hold(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
         uint32_t seconds)
 {

@@ -58,11 +58,12 @@ void rl_peek(struct rl_table *t, const struct config_rate_class *rc, const char 
 
 /*
  * Takes one request for (class, key) whatever the state: past the limit it
- * leaves a debt that later takes wait out.  For failures charged after they
- * happened, so that concurrent ones, which all passed rl_peek, are all paid
- * for.
+ * leaves a debt that later takes wait out, so that attempts which all
+ * passed rl_peek at once are all paid for.  rl_refund gives one back: for
+ * an attempt charged before it was made, that turned out not to count.
  */
 void rl_charge(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms);
+void rl_refund(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms);
 
 /*
  * Makes (class, key) refuse every take for the next seconds at least: the

@@ -62,73 +62,74 @@ verified_destroy(struct verified_table *t)
     free(t);
 }
 
-/*
- * Locks the key's bucket into *lock and returns its entry, or NULL; *bucket
- * is the bucket's first slot.
- */
-static struct verified_entry *
-find_lock(struct verified_table *t, const char *key, size_t len, uint64_t *h1, uint64_t *h2,
-          struct verified_entry **bucket, pthread_mutex_t **lock)
+void
+verified_key_of(const char *key, size_t len, struct verified_key *out)
 {
-    size_t b;
+    out->h1 = rl_hash(key, len, VERIFIED_SALT_1);
+    out->h2 = rl_hash(key, len, VERIFIED_SALT_2);
+}
 
-    *h1 = rl_hash(key, len, VERIFIED_SALT_1);
-    *h2 = rl_hash(key, len, VERIFIED_SALT_2);
-    b = (size_t)(*h1 % t->nbuckets);
+/* Locks the key's bucket into *lock and returns its entry, or NULL; *bucket is the bucket's first slot. */
+static struct verified_entry *
+find_lock(struct verified_table *t, const struct verified_key *k, struct verified_entry **bucket,
+          pthread_mutex_t **lock)
+{
+    size_t b = (size_t)(k->h1 % t->nbuckets);
+
     *bucket = &t->slots[b * VERIFIED_WAYS];
     *lock = &t->locks[b % VERIFIED_STRIPES];
     pthread_mutex_lock(*lock);
     for (int i = 0; i < VERIFIED_WAYS; i++) {
         struct verified_entry *e = &(*bucket)[i];
-        if (e->at_ms != 0 && e->h1 == *h1 && e->h2 == *h2)
+        if (e->at_ms != 0 && e->h1 == k->h1 && e->h2 == k->h2)
             return e;
     }
     return NULL;
 }
 
 int
-verified_recent(struct verified_table *t, const char *key, size_t len, uint64_t now_ms, uint64_t ttl_ms)
+verified_recent(struct verified_table *t, const struct verified_key *k, uint64_t now_ms, uint64_t ttl_ms,
+                uint64_t *age_ms)
 {
-    uint64_t h1, h2;
     struct verified_entry *bucket, *e;
     pthread_mutex_t *lock;
     int recent;
 
-    e = find_lock(t, key, len, &h1, &h2, &bucket, &lock);
+    e = find_lock(t, k, &bucket, &lock);
     recent = e != NULL && now_ms - e->at_ms < ttl_ms;
+    if (recent)
+        *age_ms = now_ms - e->at_ms;
     pthread_mutex_unlock(lock);
     return recent;
 }
 
 void
-verified_add(struct verified_table *t, const char *key, size_t len, uint64_t now_ms)
+verified_add(struct verified_table *t, const struct verified_key *k, uint64_t now_ms)
 {
-    uint64_t h1, h2;
     struct verified_entry *bucket, *e;
     pthread_mutex_t *lock;
 
-    e = find_lock(t, key, len, &h1, &h2, &bucket, &lock);
+    e = find_lock(t, k, &bucket, &lock);
     if (e == NULL) {
         /* An empty slot, or the one accepted longest ago. */
         e = &bucket[0];
         for (int i = 1; i < VERIFIED_WAYS && e->at_ms != 0; i++)
             if (bucket[i].at_ms < e->at_ms)
                 e = &bucket[i];
-        e->h1 = h1;
-        e->h2 = h2;
+        e->h1 = k->h1;
+        e->h2 = k->h2;
     }
     e->at_ms = now_ms;
     pthread_mutex_unlock(lock);
 }
 
 void
-verified_forget(struct verified_table *t, const char *key, size_t len)
+verified_forget(struct verified_table *t, const struct verified_key *k)
 {
-    uint64_t h1, h2;
     struct verified_entry *bucket, *e;
     pthread_mutex_t *lock;
 
-    e = find_lock(t, key, len, &h1, &h2, &bucket, &lock);
+    e = find_lock(t, k, &bucket, &lock);
     if (e != NULL)
         e->at_ms = 0;
     pthread_mutex_unlock(lock);

@@ -25,17 +25,28 @@ struct verified_table;
 /* The shim's table: 65536 keys at 24 bytes each, used or not. */
 #define VERIFIED_ENTRIES 65536
 
+/* What the table knows of a key: its hash, computed once a request. */
+struct verified_key {
+    uint64_t h1, h2;
+};
+
+void verified_key_of(const char *key, size_t len, struct verified_key *out);
+
 /* A table of at least max_entries slots; NULL when out of memory. */
 struct verified_table *verified_create(size_t max_entries);
 void verified_destroy(struct verified_table *t);
 
-/* Whether the database accepted key less than ttl_ms before now_ms (a monotonic clock, > 0). */
-int verified_recent(struct verified_table *t, const char *key, size_t len, uint64_t now_ms, uint64_t ttl_ms);
+/*
+ * Whether the database accepted the key less than ttl_ms before now_ms (a
+ * monotonic clock, > 0); if so, *age_ms says how long ago that was recorded.
+ */
+int verified_recent(struct verified_table *t, const struct verified_key *k, uint64_t now_ms, uint64_t ttl_ms,
+                    uint64_t *age_ms);
 
-/* Records that the database accepted key at now_ms. */
-void verified_add(struct verified_table *t, const char *key, size_t len, uint64_t now_ms);
+/* Records that the database accepted the key at now_ms. */
+void verified_add(struct verified_table *t, const struct verified_key *k, uint64_t now_ms);
 
-/* Forgets key: the database refused it (revoked or expired since). */
-void verified_forget(struct verified_table *t, const char *key, size_t len);
+/* Forgets the key: the database refused it (revoked or expired since). */
+void verified_forget(struct verified_table *t, const struct verified_key *k);
 
 #endif

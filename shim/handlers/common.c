@@ -215,20 +215,24 @@ int
 handler_guard(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
 {
     struct rl_verdict v;
+    uint64_t now = shim_now_ns() / 1000000;
 
     /* The memory store's state, or a refusal the database decided. */
-    rl_peek(shim.rl, rc, key, keylen, shim_now_ns() / 1000000, &v);
+    rl_peek(shim.rl, rc, key, keylen, now, &v);
     if (!v.allowed)
         return limit_reply(r, rc, &v, 1);
     r->guard = (struct rl_pending){rc, pool_key(r, key, keylen), 1};
+    /* Charged now and given back on success: a client that hangs up before the answer pays too. */
+    if (!shim.rl_database)
+        rl_charge(shim.rl, rc, key, keylen, now);
     return 0;
 }
 
 void
 handler_guard_settle(struct shim_req *r, int failed)
 {
-    if (failed && r->guard.rc != NULL && !shim.rl_database)
-        rl_charge(shim.rl, r->guard.rc, r->guard.key, strlen(r->guard.key), shim_now_ns() / 1000000);
+    if (!failed && r->guard.rc != NULL && !shim.rl_database)
+        rl_refund(shim.rl, r->guard.rc, r->guard.key, strlen(r->guard.key), shim_now_ns() / 1000000);
     r->guard.rc = NULL;
 }
 

@@ -43,21 +43,21 @@ struct db_job *handler_submit(struct shim_req *r, const struct db_stmt *stmts, i
 int handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
 
 /*
- * A guard: class rc is checked for key before the request's next job,
- * taking nothing, and charged only when that job's work fails
- * (handler_guard_settle): for failed API-key authentications, which must
- * not cost genuine keys anything.  Refuses as handler_limit_delayed does,
- * and returns -1 then.  With the database store the check and the charge
- * are made in the job's round trip (ratelimit_db.h); the job must take at
- * least one class too (handler_limit).
+ * A guard: class rc is checked for key before the request's next job, and
+ * counts only when that job's work fails (handler_guard_settle): for failed
+ * API-key authentications, which must not cost genuine keys anything.
+ * Refuses as handler_limit_delayed does, and returns -1 then.  The count is
+ * made whatever the state, past the limit if need be, so that attempts
+ * which all passed the check at once are all paid for.  The memory store
+ * charges it here and gives it back on success, so that a client that
+ * hangs up before the answer pays too; the database store checks it, and
+ * charges it when the work did not commit, in the job's own round trip
+ * (ratelimit_db.h), and the job must take at least one class as well
+ * (handler_limit).
  */
 int handler_guard(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
 
-/*
- * Ends the guard once its job answered: failed charges it (the memory
- * store; the database store's job did already), past the limit if need be,
- * so that concurrent failures that all passed the check are all paid for.
- */
+/* Ends the guard once its job answered; failed: the work failed, and the guard counts. */
 void handler_guard_settle(struct shim_req *r, int failed);
 
 /* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */

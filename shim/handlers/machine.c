@@ -14,9 +14,9 @@
  *   3. unless the database accepted this very key, secret and
  *      all, in the last api_keys.verified_ttl_s (verified.h):
  *      a. the address's failed authentications, class
- *         "api_auth_failed", checked without taking            429
- *      b. one round trip: authenticate_api_key(key); a
- *         refusal is charged to "api_auth_failed"              401
+ *         "api_auth_failed" (handler_guard)                    429
+ *      b. one round trip: authenticate_api_key(key); only a
+ *         refusal counts in "api_auth_failed"                  401
  *   -- the key is proved: its own classes, and answers that tell --
  *   4. the key's class "api"                                   429
  *   5. the endpoint: registry loaded, path, method             503, 404, 405
@@ -27,12 +27,14 @@
  *  10. one transaction, one round trip: authenticate_api_key(key,
  *      scope) then the function, under that actor              200 or mapped
  *
- * A key in use skips step 3: every request the database authenticates at
- * step 10 renews its entry, so one round trip serves it.  Step 3 costs a key
+ * A key in use skips step 3: the requests the database authenticates at
+ * step 10 renew its entry, so one round trip serves it.  Step 3 costs a key
  * that is new to this shim, or idle for longer than the TTL, one more round
  * trip; and it spares the database the guesses: a client trying keys gets
  * "api_auth_failed" of them checked per address, however many it sends.  A
- * body is not even parsed before the key is proved.
+ * body is not even parsed before the key is proved, and a large one is
+ * parsed and validated on an offload thread (offload.h), while the loop
+ * goes on serving.
  *
  * The entry grants nothing: step 10 authenticates every request in its own
  * transaction, and a refusal there (the key was revoked or expired since)
@@ -77,8 +79,9 @@ struct body_hold {
 struct machine_req {
     struct shim_req *r;
     char *key; /* as the client sent it, NUL-terminated */
-    size_t key_len;
     char key_id[APIKEY_ID_LEN + 1];
+    struct verified_key verified;
+    int renew; /* the database's acceptance is worth recording again */
     struct body_hold *hold;
 };
 
@@ -140,12 +143,12 @@ on_result(void *owner, const struct db_result *res)
 
     r->job = NULL;
     if (res->outcome == DB_ERROR && res->failed_stmt == 0 && strncmp(res->sqlstate, "28", 2) == 0) {
-        verified_forget(shim.verified, m->key, m->key_len);
+        verified_forget(shim.verified, &m->verified);
         unauthorized(r);
         return;
     }
-    if (res->outcome == DB_OK || (res->outcome == DB_ERROR && res->failed_stmt > 0))
-        verified_add(shim.verified, m->key, m->key_len, now_ms());
+    if (m->renew && (res->outcome == DB_OK || (res->outcome == DB_ERROR && res->failed_stmt > 0)))
+        verified_add(shim.verified, &m->verified, now_ms());
     switch (res->outcome) {
     case DB_OK: {
         PGresult *out = res->nres > 1 ? res->res[1] : NULL;
@@ -403,7 +406,8 @@ on_verified(void *owner, const struct db_result *res)
         handler_db_failure(r, res, HANDLER_BEARER);
         return;
     }
-    verified_add(shim.verified, m->key, m->key_len, now_ms());
+    verified_add(shim.verified, &m->verified, now_ms());
+    m->renew = 0;
     serve(m);
 }
 
@@ -416,6 +420,7 @@ handle_machine(struct shim_req *r)
     struct machine_req *m;
     char key[64];
     int n = snprintf(key, sizeof(key), "a:%s", r->client);
+    uint64_t ttl = (uint64_t)shim.cfg->verified_ttl_s * 1000, age;
     struct db_stmt stmt;
 
     /* 1. per address, before anything else */
@@ -434,12 +439,17 @@ handle_machine(struct shim_req *r)
     m->key = h2o_mem_alloc_pool(&r->req->pool, token.len + 1);
     memcpy(m->key, token.base, token.len);
     m->key[token.len] = '\0';
-    m->key_len = token.len;
     r->actor_kind = "api_key";
     snprintf(r->actor_id, sizeof(r->actor_id), "%s", m->key_id);
 
-    /* 3. the secret, unless the database accepted this key lately */
-    if (verified_recent(shim.verified, m->key, m->key_len, now_ms(), (uint64_t)shim.cfg->verified_ttl_s * 1000)) {
+    /*
+     * 3. the secret, unless the database accepted this key lately.  The
+     * entry is renewed by step 10 once half the TTL has passed, which keeps
+     * a key in use proved at one lock a request.
+     */
+    verified_key_of(m->key, token.len, &m->verified);
+    if (verified_recent(shim.verified, &m->verified, now_ms(), ttl, &age)) {
+        m->renew = age >= ttl / 2;
         serve(m);
         return;
     }

@@ -9,8 +9,10 @@
 use strict;
 use warnings;
 use Compress::Zlib ();
+use IO::Socket::INET;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(sleep);
 use ShimTest;
 
 my %classes = (
@@ -87,6 +89,23 @@ for my $shim ($t, $db)
 		# its Retry-After and refuses the rest itself.
 		is(calls('SELECT class, allowed.*rate_limit_admit'), 6, "$store: 6 round trips: 5 checked, 1 refused");
 	}
+
+	# --- clients that hang up before the answer pay as well -------------------------------
+	mark();
+	for (1 .. 10)
+	{
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $shim->{port}, Proto => 'tcp')
+		  or die "connect: $!";
+		print $s "POST /v1/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " . self_made()
+		  . "\r\nX-Forwarded-For: 203.0.113.8\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+		close $s;
+	}
+	# Wait until the database has checked the burst of them, and a little more.
+	for (1 .. 100) { last if calls('SELECT FROM actloom\\.authenticate_api_key') >= 5; sleep 0.05; }
+	sleep 0.3;
+	my $after = $shim->request('POST', '/v1/items', key => self_made(), json => {},
+		headers => { 'X-Forwarded-For' => '203.0.113.8' });
+	is($after->{status}, 429, "$store: ten self-made keys sent by clients that hung up exhaust the burst too");
 
 	# --- a genuine key from one address: "api_address" ------------------------------------
 	my $key = $t->make_key(['reports.*']);

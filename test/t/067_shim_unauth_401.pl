@@ -12,6 +12,7 @@ use warnings;
 use Compress::Zlib ();
 use HTTP::CookieJar;
 use HTTP::Tiny;
+use IO::Socket::INET;
 use JSON::PP;
 use POSIX ();
 use PostgreSQL::Test::Utils;
@@ -177,10 +178,10 @@ $r = $t->request('POST', '/v1/items', key => $key, json => { title => 'far too l
 is($r->{json}{issue_count}, 2, 'a small 422 counts its issues too');
 
 # --- /healthz while large invalid bodies arrive ---------------------------------------------------
-# Four clients post the body above as fast as they can, for three seconds;
+# Eight clients post the body above as fast as they can, for three seconds;
 # meanwhile /healthz is asked every 50 ms.
 my @senders;
-for my $i (1 .. 4)
+for my $i (1 .. 8)
 {
 	my $pid = fork();
 	die "fork: $!" unless defined $pid;
@@ -211,7 +212,21 @@ waitpid($_, 0) for @senders;
 my @ms = sort { $a <=> $b } map { $_->[0] * 1000 } @latency;
 is(scalar(grep { $_->[1] != 200 } @latency), 0, '/healthz answered 200 every time');
 diag(sprintf('/healthz under load: median %.0f ms, 90th percentile %.0f ms, max %.0f ms', $ms[ $#ms / 2 ], $ms[ int($#ms * 0.9) ], $ms[-1]));
-ok($ms[ int($#ms * 0.9) ] < 150, sprintf('/healthz stays fast: 90th percentile %.0f ms', $ms[ int($#ms * 0.9) ]));
+# The machine's cores are busy parsing meanwhile: what must not happen is a
+# loop stalled for the length of a request.
+ok($ms[-1] < 1000, sprintf('/healthz never waited for a request to be validated: at most %.0f ms', $ms[-1]));
+ok($ms[ int($#ms * 0.9) ] < 250, sprintf('/healthz stays fast: 90th percentile %.0f ms', $ms[ int($#ms * 0.9) ]));
+
+# Clients that hang up while their body is being checked: the checks are
+# dropped when done (the sanitizer build finds anything left or freed twice).
+for (1 .. 8)
+{
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->{port}, Proto => 'tcp') or die "connect: $!";
+	print $s "POST /v1/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $key\r\nContent-Type: application/json\r\n"
+	  . 'Content-Length: ' . length($big) . "\r\n\r\n$big";
+	close $s;
+}
+is($t->request('POST', '/v1/items', key => $key, json => $valid)->{status}, 200, 'served on after clients hung up');
 
 # --- malformed bodies that carry secrets are not quoted back ---------------------------------------
 my $jar = HTTP::CookieJar->new;

@@ -86,6 +86,13 @@ main(void)
     CHECK(!v.allowed, "not paid off before its time");
     rl_peek(t, &rc, "g", 1, 1006000, &v);
     CHECK(v.allowed && v.remaining == 1, "paid off at the advertised time");
+    rl_charge(t, &rc, "g", 1, 1006000);
+    rl_refund(t, &rc, "g", 1, 1006000);
+    rl_peek(t, &rc, "g", 1, 1006000, &v);
+    CHECK(v.allowed && v.remaining == 1, "a refund gives a charge back");
+    rl_refund(t, &rc, "never", 5, 1006000);
+    rl_peek(t, &rc, "never", 5, 1006000, &v);
+    CHECK(v.allowed && v.remaining == 3, "a refund of a key never charged changes nothing");
 
     /* a refusal held for the database store */
     rl_hold(t, &rc, "h", 1, 1000000, 7);
@@ -105,25 +112,34 @@ main(void)
     {
         struct verified_table *vt = verified_create(64);
         const char *genuine = "alk_ABCDEFGHIJKL_genuine", *forged = "alk_ABCDEFGHIJKL_forged";
-        CHECK(!verified_recent(vt, genuine, strlen(genuine), 1000, 60000), "an unknown key is not verified");
-        verified_add(vt, genuine, strlen(genuine), 1000);
-        CHECK(verified_recent(vt, genuine, strlen(genuine), 1000, 60000), "a key the database accepted is");
-        CHECK(!verified_recent(vt, forged, strlen(forged), 1000, 60000), "another secret under its id is not");
-        CHECK(!verified_recent(vt, genuine, strlen(genuine) - 1, 1000, 60000), "nor a prefix of it");
-        CHECK(verified_recent(vt, genuine, strlen(genuine), 60999, 60000) &&
-                  !verified_recent(vt, genuine, strlen(genuine), 61000, 60000),
+        struct verified_key g, f, prefix;
+        uint64_t age = 0;
+        verified_key_of(genuine, strlen(genuine), &g);
+        verified_key_of(forged, strlen(forged), &f);
+        verified_key_of(genuine, strlen(genuine) - 1, &prefix);
+        CHECK(!verified_recent(vt, &g, 1000, 60000, &age), "an unknown key is not verified");
+        verified_add(vt, &g, 1000);
+        CHECK(verified_recent(vt, &g, 1000, 60000, &age) && age == 0, "a key the database accepted is");
+        CHECK(!verified_recent(vt, &f, 1000, 60000, &age), "another secret under its id is not");
+        CHECK(!verified_recent(vt, &prefix, 1000, 60000, &age), "nor a prefix of it");
+        CHECK(verified_recent(vt, &g, 60999, 60000, &age) && age == 59999 &&
+                  !verified_recent(vt, &g, 61000, 60000, &age),
               "for the TTL after it was accepted");
-        verified_add(vt, genuine, strlen(genuine), 61000);
-        CHECK(verified_recent(vt, genuine, strlen(genuine), 120999, 60000), "accepted again, it is renewed");
-        CHECK(!verified_recent(vt, genuine, strlen(genuine), 61000, 0), "a TTL of 0 verifies nothing");
-        verified_forget(vt, genuine, strlen(genuine));
-        CHECK(!verified_recent(vt, genuine, strlen(genuine), 61000, 60000), "a refused key is forgotten");
+        verified_add(vt, &g, 61000);
+        CHECK(verified_recent(vt, &g, 120999, 60000, &age), "accepted again, it is renewed");
+        CHECK(!verified_recent(vt, &g, 61000, 0, &age), "a TTL of 0 verifies nothing");
+        verified_forget(vt, &g);
+        CHECK(!verified_recent(vt, &g, 61000, 60000, &age), "a refused key is forgotten");
         for (int i = 0; i < 10000; i++) {
             char key[32];
             int n = snprintf(key, sizeof(key), "flood-%d", i);
-            verified_add(vt, key, (size_t)n, 2000 + (uint64_t)i);
+            struct verified_key k;
+            verified_key_of(key, (size_t)n, &k);
+            verified_add(vt, &k, 2000 + (uint64_t)i);
         }
-        CHECK(verified_recent(vt, "flood-9999", 10, 20000, 60000) && !verified_recent(vt, "flood-0", 7, 20000, 60000),
+        verified_key_of("flood-9999", 10, &g);
+        verified_key_of("flood-0", 7, &f);
+        CHECK(verified_recent(vt, &g, 20000, 60000, &age) && !verified_recent(vt, &f, 20000, 60000, &age),
               "the table is bounded: the oldest entries give way");
         verified_destroy(vt);
     }
