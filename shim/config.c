@@ -31,7 +31,16 @@ static const struct config_rate_class default_classes[] = {
     {"api_key", 10, 60, 5, RL_KEY_USER},
     {"manage", 600, 60, 100, RL_KEY_USER},
     {"api", 600, 60, 100, RL_KEY_API_KEY},
+    {"api_address", 6000, 60, 1000, RL_KEY_ADDRESS},
+    {"api_auth_failed", 10, 60, 5, RL_KEY_ADDRESS},
 };
+
+/*
+ * Classes applied before anyone has proved a key (handlers/machine.c): keyed
+ * on the client address only, since anything else a client sends before
+ * then (a key id) names someone else's budget.
+ */
+static const char *const address_only_classes[] = {"api_address", "api_auth_failed"};
 
 static const struct {
     const char *name;
@@ -366,6 +375,16 @@ on_rate_limits(struct walk *w, const char *section, const char *key, yaml_node_t
 }
 
 static int
+on_api_keys(struct walk *w, const char *section, const char *key, yaml_node_t *v)
+{
+    if (strcmp(key, "verified_ttl_s") == 0) {
+        GET_UINT(w, v, "api_keys.verified_ttl_s", 0, 3600, w->cfg->verified_ttl_s);
+        return 0;
+    }
+    return fail(w, v, "unknown setting \"%s.%s\"", section, key);
+}
+
+static int
 on_top(struct walk *w, const char *section, const char *key, yaml_node_t *v)
 {
     struct config *c = w->cfg;
@@ -384,6 +403,8 @@ on_top(struct walk *w, const char *section, const char *key, yaml_node_t *v)
         return each_pair(w, v, "metrics", on_metrics);
     if (strcmp(key, "rate_limits") == 0)
         return each_pair(w, v, "rate_limits", on_rate_limits);
+    if (strcmp(key, "api_keys") == 0)
+        return each_pair(w, v, "api_keys", on_api_keys);
     if (strcmp(key, "threads") == 0) {
         GET_UINT(w, v, "threads", 0, 256, c->threads);
         return 0;
@@ -434,6 +455,7 @@ config_defaults(struct config *cfg)
     cfg->access_log = 1;
     cfg->session_cookie = COOKIE_SECURE;
     cfg->session_max_lifetime = 12 * 3600;
+    cfg->verified_ttl_s = 60;
     cfg->nclasses = sizeof(default_classes) / sizeof(default_classes[0]);
     memcpy(cfg->classes, default_classes, sizeof(default_classes));
 }
@@ -479,6 +501,9 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     for (unsigned i = 0; rc == 0 && i < cfg->nclasses; i++)
         if (cfg->classes[i].burst > cfg->classes[i].limit)
             rc = fail(&w, NULL, "rate-limit class \"%s\": burst exceeds limit", cfg->classes[i].name);
+    for (size_t i = 0; rc == 0 && i < sizeof(address_only_classes) / sizeof(address_only_classes[0]); i++)
+        if (config_class(cfg, address_only_classes[i])->keys != RL_KEY_ADDRESS)
+            rc = fail(&w, NULL, "rate-limit class \"%s\" is keyed on address only", address_only_classes[i]);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     fclose(fp);

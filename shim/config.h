@@ -71,12 +71,13 @@ struct config {
     unsigned nclasses;
     struct config_cidr proxies[CONFIG_MAX_PROXIES];
     unsigned nproxies;
-    int access_log; /* 1: one JSON line a request on stdout */
-    char *session_key_file;  /* NULL: no sessions, /auth and /api are not served */
-    int session_cookie;      /* enum cookie_mode: secure (0) or insecure-dev */
-    unsigned session_max_lifetime; /* seconds a session token may live, at most */
+    int access_log;                            /* 1: one JSON line a request on stdout */
+    char *session_key_file;                    /* NULL: no sessions, /auth and /api are not served */
+    int session_cookie;                        /* enum cookie_mode: secure (0) or insecure-dev */
+    unsigned session_max_lifetime;             /* seconds a session token may live, at most */
     char *session_origins[CONFIG_MAX_ORIGINS]; /* the shim's own origins; none: derived from Host */
     unsigned nsession_origins;
+    unsigned verified_ttl_s; /* a key the database accepted counts as proved this long (handlers/machine.c) */
 };
 
 /* Fills in every default. */

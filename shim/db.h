@@ -22,7 +22,7 @@
 
 #include "config.h"
 
-#define DB_MAX_STMTS 4
+#define DB_MAX_STMTS 6
 #define DB_MAX_PARAMS 6
 
 struct db_pool;

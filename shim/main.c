@@ -36,6 +36,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "offload.h"
 #include "ratelimit_db.h"
 #include "registry.h"
 #include "reply.h"
@@ -268,6 +269,7 @@ init_worker(struct shim_thread *t, unsigned index)
     }
     t->queue = h2o_multithread_create_queue(t->loop);
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
+    offload_attach(t);
     pthread_mutex_init(&t->stats_lock, NULL);
     if ((t->metrics = metrics_create()) == NULL || (t->log_buf = malloc(REPLY_LOG_BUFFER)) == NULL)
         return -1;
@@ -435,6 +437,10 @@ main(int argc, char **argv)
         return 1;
     }
     shim.rl_database = strcmp(cfg->rl_store, "database") == 0;
+    if ((shim.verified = verified_create(VERIFIED_ENTRIES)) == NULL) {
+        LOG_ERROR("out of memory for %d verified API keys", VERIFIED_ENTRIES);
+        return 1;
+    }
     if (cfg->tls_certificate != NULL && (shim.ssl_ctx = setup_tls(cfg)) == NULL)
         return 1;
     setup_h2o(&shim.h2o_config, on_req, cfg);
@@ -460,6 +466,10 @@ main(int argc, char **argv)
 
     if (registry_start(cfg) != 0) {
         LOG_ERROR("could not start the registry loader");
+        return 1;
+    }
+    if (offload_start(shim.nthreads) != 0) {
+        LOG_ERROR("could not start the offload threads");
         return 1;
     }
     shim.threads = calloc(shim.nthreads, sizeof(struct shim_thread));
@@ -492,6 +502,7 @@ main(int argc, char **argv)
     }
     for (unsigned i = 0; i < shim.nthreads; i++)
         pthread_join(shim.threads[i].tid, NULL);
+    offload_stop();
     registry_stop();
     /* The workers' loops and h2o contexts stay (reachable) until exit: h2o
      * cannot dispose of a context whose connections it is still closing. */
@@ -503,6 +514,7 @@ main(int argc, char **argv)
     }
     shim_policy_free_all();
     rl_destroy(shim.rl);
+    verified_destroy(shim.verified);
     config_free(cfg);
     free(cfg);
     LOG_INFO("stopped");

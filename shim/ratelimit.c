@@ -139,56 +139,136 @@ ceil_seconds(uint64_t us)
     return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
-void
-rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
-        struct rl_verdict *out)
+/* A class in microseconds: the emission interval T and the tolerance tau. */
+struct gcra {
+    uint64_t interval, tau;
+};
+
+static struct gcra
+gcra_of(const struct config_rate_class *rc)
 {
-    uint64_t now = now_ms * 1000;
     /* At least a microsecond apart, or tau would be 0 and every burst refused. */
     uint64_t interval = (uint64_t)rc->period * 1000000 / rc->limit ? (uint64_t)rc->period * 1000000 / rc->limit : 1;
-    uint64_t tau = interval * (rc->burst - 1);
+
+    return (struct gcra){interval, interval * (rc->burst - 1)};
+}
+
+/*
+ * Locks the bucket of (class, key) into *lock and returns its entry.  When
+ * there is none: with claim, a free slot (or the live one nearest to
+ * expiry, evicted) made the key's, with its TAT at now; without, NULL.
+ */
+static struct rl_entry *
+entry_lock(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now,
+           int claim, pthread_mutex_t **lock)
+{
     uint64_t hash = rl_hash(key, keylen, rl_hash(rc->name, strlen(rc->name), 0)) | 1;
     size_t bucket = (size_t)(hash >> 1) % t->nbuckets;
-    pthread_mutex_t *lock = &t->locks[bucket % RL_STRIPES];
-    struct rl_entry *slots = &t->slots[bucket * RL_WAYS], *e = NULL, *victim = NULL;
-    uint64_t tat;
+    struct rl_entry *slots = &t->slots[bucket * RL_WAYS], *victim = NULL;
 
-    pthread_mutex_lock(lock);
+    *lock = &t->locks[bucket % RL_STRIPES];
+    pthread_mutex_lock(*lock);
     for (int i = 0; i < RL_WAYS; i++) {
         struct rl_entry *s = &slots[i];
         int s_free = s->hash == 0 || s->tat_us <= now;
-        if (s->hash == hash) {
-            e = s;
-            break;
-        }
+        if (s->hash == hash)
+            return s;
         /* A free (empty or expired) slot beats any live one; among live ones the nearest to expiry. */
         if (victim == NULL || (s_free && victim->tat_us > now) ||
             (!s_free && victim->tat_us > now && s->tat_us < victim->tat_us))
             victim = s;
     }
-    if (e == NULL) {
-        if (victim->hash != 0 && victim->tat_us > now)
-            __atomic_fetch_add(&t->evictions, 1, __ATOMIC_RELAXED);
-        e = victim;
-        e->hash = hash;
-        e->tat_us = now;
-    }
-    tat = e->tat_us > now ? e->tat_us : now;
+    if (!claim)
+        return NULL;
+    if (victim->hash != 0 && victim->tat_us > now)
+        __atomic_fetch_add(&t->evictions, 1, __ATOMIC_RELAXED);
+    victim->hash = hash;
+    victim->tat_us = now;
+    return victim;
+}
+
+/*
+ * The verdict for a key whose TAT is tat: what one more take would be told
+ * (allowed, or refused with when to retry), and the headers' numbers.
+ */
+static void
+state_verdict(const struct config_rate_class *rc, struct gcra g, uint64_t tat, uint64_t now, struct rl_verdict *out)
+{
+    uint64_t ahead = tat > now ? tat - now : 0, slack = g.tau + g.interval;
+
     out->limit = rc->limit;
     out->period = rc->period;
-    if (tat - now > tau) {
-        out->allowed = 0;
-        out->remaining = 0;
-        out->retry_after = ceil_seconds(tat - now - tau);
-        out->reset = ceil_seconds(tat - now);
-    } else {
-        uint64_t new_tat = tat + interval;
-        e->tat_us = new_tat;
+    out->allowed = ahead <= g.tau;
+    out->remaining = ahead < slack ? (uint32_t)((slack - ahead) / g.interval) : 0;
+    out->retry_after = out->allowed ? 0 : ceil_seconds(ahead - g.tau);
+    out->reset = ceil_seconds(ahead);
+}
+
+void
+rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+        struct rl_verdict *out)
+{
+    uint64_t now = now_ms * 1000;
+    struct gcra g = gcra_of(rc);
+    pthread_mutex_t *lock;
+    struct rl_entry *e = entry_lock(t, rc, key, keylen, now, 1, &lock);
+    uint64_t tat = e->tat_us > now ? e->tat_us : now;
+
+    state_verdict(rc, g, tat, now, out);
+    if (out->allowed) {
+        e->tat_us = tat + g.interval;
+        state_verdict(rc, g, e->tat_us, now, out);
         out->allowed = 1;
-        out->remaining = (uint32_t)((tau + interval - (new_tat - now)) / interval);
         out->retry_after = 0;
-        out->reset = ceil_seconds(new_tat - now);
     }
+    pthread_mutex_unlock(lock);
+}
+
+void
+rl_peek(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+        struct rl_verdict *out)
+{
+    uint64_t now = now_ms * 1000;
+    pthread_mutex_t *lock;
+    struct rl_entry *e = entry_lock(t, rc, key, keylen, now, 0, &lock);
+
+    state_verdict(rc, gcra_of(rc), e != NULL ? e->tat_us : now, now, out);
+    pthread_mutex_unlock(lock);
+}
+
+void
+rl_charge(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms)
+{
+    uint64_t now = now_ms * 1000;
+    pthread_mutex_t *lock;
+    struct rl_entry *e = entry_lock(t, rc, key, keylen, now, 1, &lock);
+
+    e->tat_us = (e->tat_us > now ? e->tat_us : now) + gcra_of(rc).interval;
+    pthread_mutex_unlock(lock);
+}
+
+void
+rl_refund(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms)
+{
+    uint64_t interval = gcra_of(rc).interval;
+    pthread_mutex_t *lock;
+    struct rl_entry *e = entry_lock(t, rc, key, keylen, now_ms * 1000, 0, &lock);
+
+    if (e != NULL)
+        e->tat_us = e->tat_us > interval ? e->tat_us - interval : 0;
+    pthread_mutex_unlock(lock);
+}
+
+void
+rl_hold(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+        uint32_t seconds)
+{
+    uint64_t now = now_ms * 1000, until = now + (uint64_t)seconds * 1000000 + gcra_of(rc).tau;
+    pthread_mutex_t *lock;
+    struct rl_entry *e = entry_lock(t, rc, key, keylen, now, 1, &lock);
+
+    if (e->tat_us < until)
+        e->tat_us = until;
     pthread_mutex_unlock(lock);
 }
 

@@ -49,6 +49,31 @@ void rl_destroy(struct rl_table *t);
 void rl_take(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
              struct rl_verdict *out);
 
+/*
+ * What a take for (class, key) at now_ms would be told, taking nothing: for
+ * a class that is charged after the fact (rl_charge), checked before.
+ */
+void rl_peek(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+             struct rl_verdict *out);
+
+/*
+ * Takes one request for (class, key) whatever the state: past the limit it
+ * leaves a debt that later takes wait out, so that attempts which all
+ * passed rl_peek at once are all paid for.  rl_refund gives one back: for
+ * an attempt charged before it was made, that turned out not to count.
+ */
+void rl_charge(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms);
+void rl_refund(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms);
+
+/*
+ * Makes (class, key) refuse every take for the next seconds at least: the
+ * database store remembers here a refusal the database decided, until the
+ * Retry-After it gave, so that the requests refused meanwhile cost it
+ * nothing.
+ */
+void rl_hold(struct rl_table *t, const struct config_rate_class *rc, const char *key, size_t keylen, uint64_t now_ms,
+             uint32_t seconds);
+
 /* Slots in use with a TAT in the future, and evictions so far. */
 size_t rl_live(struct rl_table *t, uint64_t now_ms);
 uint64_t rl_evictions(struct rl_table *t);

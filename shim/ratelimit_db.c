@@ -21,6 +21,10 @@
     "SELECT class, allowed, remaining, reset_after, retry_after "                                                      \
     "FROM actloom.rate_limit_admit($1::uuid, $2::text[], $3::text[], $4::int[], $5::int[], $6::int[])"
 #define ADMITTED_SQL "SELECT actloom.rate_limit_admitted($1::uuid)"
+#define GUARD_SQL                                                                                                      \
+    "SELECT $2::text, allowed, remaining, reset_after, retry_after "                                                   \
+    "FROM actloom.rate_limit_guard($1::uuid, $2::text, $3::text, $4::int, $5::int, $6::int)"
+#define FAIL_SQL "SELECT actloom.rate_limit_fail($1::uuid, $2::text, $3::text, $4::int, $5::int, $6::int)"
 #define PURGE_SQL "SELECT actloom.rate_limit_purge()"
 
 /* A random (version 4) uuid in out (37 bytes); -1 without randomness. */
@@ -88,21 +92,40 @@ class_literal(h2o_mem_pool_t *pool, const struct rl_pending *limits, unsigned n,
     return s;
 }
 
+/* A statement about one class and key: the guard's check or its charge. */
+static struct db_stmt
+guard_stmt(h2o_mem_pool_t *pool, const char *sql, const char *admission, const struct rl_pending *guard)
+{
+    char *numbers = h2o_mem_alloc_pool(pool, 3 * 12);
+    const struct config_rate_class *rc = guard->rc;
+
+    snprintf(numbers, 12, "%u", rc->limit);
+    snprintf(numbers + 12, 12, "%u", rc->period);
+    snprintf(numbers + 24, 12, "%u", rc->burst);
+    return (struct db_stmt){sql, 6, {admission, rc->name, guard->key, numbers, numbers + 12, numbers + 24}, 1};
+}
+
 int
-rl_db_statements(h2o_mem_pool_t *pool, const struct rl_pending *limits, unsigned n, struct db_stmt out[RL_DB_STMTS])
+rl_db_statements(h2o_mem_pool_t *pool, const struct rl_pending *limits, unsigned n, const struct rl_pending *guard,
+                 struct db_stmt lead[RL_DB_LEAD_MAX], struct db_stmt trail[RL_DB_TRAIL_MAX])
 {
     char *admission = h2o_mem_alloc_pool(pool, 37);
+    int nlead = 0;
 
     if (random_uuid(admission) != 0)
         return -1;
-    out[0] = (struct db_stmt){ADMIT_SQL,
-                              6,
-                              {admission, class_literal(pool, limits, n, 0), keys_literal(pool, limits, n),
-                               class_literal(pool, limits, n, 1), class_literal(pool, limits, n, 2),
-                               class_literal(pool, limits, n, 3)},
-                              1};
-    out[1] = (struct db_stmt){ADMITTED_SQL, 1, {admission}, 0};
-    return 0;
+    lead[nlead++] = (struct db_stmt){ADMIT_SQL,
+                                     6,
+                                     {admission, class_literal(pool, limits, n, 0), keys_literal(pool, limits, n),
+                                      class_literal(pool, limits, n, 1), class_literal(pool, limits, n, 2),
+                                      class_literal(pool, limits, n, 3)},
+                                     guard == NULL};
+    if (guard != NULL) {
+        lead[nlead++] = guard_stmt(pool, GUARD_SQL, admission, guard);
+        trail[0] = guard_stmt(pool, FAIL_SQL, admission, guard);
+    }
+    lead[nlead++] = (struct db_stmt){ADMITTED_SQL, 1, {admission}, 0};
+    return nlead;
 }
 
 int

@@ -66,6 +66,15 @@ registry_acquire(void)
     return reg;
 }
 
+struct registry *
+registry_retain(struct registry *reg)
+{
+    pthread_mutex_lock(&lock);
+    reg->refs++;
+    pthread_mutex_unlock(&lock);
+    return reg;
+}
+
 void
 registry_release(struct registry *reg)
 {

@@ -39,6 +39,8 @@ void registry_stop(void);
 void registry_request_reload(void);
 
 struct registry *registry_acquire(void);
+/* Another reference to a snapshot the caller holds (for work that may outlive its request). */
+struct registry *registry_retain(struct registry *reg);
 void registry_release(struct registry *reg);
 
 /*

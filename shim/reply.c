@@ -210,7 +210,8 @@ reply_send(struct shim_req *r, int status, const char *content_type, const char 
 
 /* The problem document, malloc'd; NULL when out of memory. */
 static char *
-problem_text(struct shim_req *r, int status, const char *slug, const char *title, const char *detail, json_t *issues)
+problem_text(struct shim_req *r, int status, const char *slug, const char *title, const char *detail,
+             const struct validate_issues *issues)
 {
     char type[96];
     json_t *body;
@@ -220,15 +221,18 @@ problem_text(struct shim_req *r, int status, const char *slug, const char *title
     body = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", title, "status", status, "request_id", r->request_id);
     if (detail != NULL)
         json_object_set_new(body, "detail", json_string(detail));
-    if (issues != NULL)
-        json_object_set(body, "issues", issues);
+    if (issues != NULL) {
+        json_object_set(body, "issues", issues->list);
+        json_object_set_new(body, "issue_count", json_integer((json_int_t)issues->count));
+    }
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     return text;
 }
 
 void
-reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail, json_t *issues)
+reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail,
+              const struct validate_issues *issues)
 {
     char *text = problem_text(r, status, slug, title, detail, issues);
 

@@ -10,6 +10,7 @@
 #define ACTLOOM_REPLY_H
 
 #include "shim.h"
+#include "validate.h"
 
 /* Access log lines are written when this much is pending, and every tick. */
 #define REPLY_LOG_BUFFER 65536
@@ -36,10 +37,11 @@ void reply_security_headers(h2o_req_t *req);
 /*
  * Sends a problem: slug names the type, title is fixed per type, detail is
  * a sentence for this occurrence (may be NULL), issues the validation issues
- * (may be NULL; a reference is taken).
+ * (may be NULL): "issues" lists the first of them, "issue_count" says how
+ * many there were.
  */
 void reply_problem(struct shim_req *r, int status, const char *slug, const char *title, const char *detail,
-                   json_t *issues);
+                   const struct validate_issues *issues);
 
 /*
  * reply_problem without issues, sent rate_limits.refusal_delay_ms from now

@@ -73,19 +73,21 @@ takes_nothing(struct shim_req *r, int body_too)
 {
     h2o_req_t *req = r->req;
     const json_t *none = validate_no_params_schema();
-    json_t *issues = json_array(), *query;
+    struct validate_issues issues;
+    json_t *query;
     int ok;
 
+    validate_issues_init(&issues);
     if (body_too && req->entity.len > 0)
-        validate_issue(issues, "", "body", "this route takes no body");
+        validate_issue(&issues, "", "body", "this route takes no body");
     query = validate_query(none, req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "",
-                           req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, issues);
-    validate(none, query, issues);
+                           req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, &issues);
+    validate(none, query, &issues);
     json_decref(query);
-    ok = json_array_size(issues) == 0;
+    ok = issues.count == 0;
     if (!ok)
-        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, issues);
-    json_decref(issues);
+        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, &issues);
+    validate_issues_free(&issues);
     return ok;
 }
 

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "jwt.h"
 #include "ratelimit.h"
+#include "verified.h"
 
 struct registry;
 struct metrics;
@@ -45,6 +46,7 @@ struct shim_thread {
     h2o_socket_t *metrics_listener;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t control;
+    h2o_multithread_receiver_t offloaded; /* jobs finished by the offload threads (offload.h) */
     struct db_pool *db;
     pthread_mutex_t stats_lock; /* guards stats, read by /metrics on any thread */
     struct db_pool_stats stats; /* as of the last tick */
@@ -75,8 +77,9 @@ struct shim_server {
     pthread_mutex_t lock;
     struct shim_policy *policy;
     struct registry *registry;
-    struct rl_table *rl;
-    int rl_database; /* rate_limits.store is "database": takes go to the database */
+    struct rl_table *rl;             /* the memory store; with the database store, the refusals it decided (rl_hold) */
+    int rl_database;                 /* rate_limits.store is "database": takes go to the database */
+    struct verified_table *verified; /* the API keys the database accepted (verified.h) */
     SSL_CTX *ssl_ctx;
     h2o_globalconf_t h2o_config;
     h2o_globalconf_t metrics_config;
@@ -88,8 +91,8 @@ struct shim_server {
 
 extern struct shim_server shim;
 
-/* The most takes one request makes: two classes, each by API key and address. */
-#define SHIM_MAX_LIMITS 4
+/* The most takes one request makes: api_address, then two classes, each by API key and address. */
+#define SHIM_MAX_LIMITS 5
 
 /* One request; allocated from the request's pool, freed with it. */
 struct shim_req {
@@ -104,8 +107,9 @@ struct shim_req {
     struct shim_policy *policy;
     struct registry *registry;
     struct db_job *job;
-    struct rl_pending limits[SHIM_MAX_LIMITS]; /* database store: the takes its job begins with */
+    struct rl_pending limits[SHIM_MAX_LIMITS]; /* database store: the takes its next job begins with */
     unsigned nlimits;
+    struct rl_pending guard; /* database store: the guard of its next job (handler_guard); rc NULL: none */
     int responded;
     int on_metrics_listener;
 };

@@ -3,10 +3,16 @@
  *
  * The validator walks schema and instance together, keeping the JSON pointer
  * of the current instance location in a fixed buffer; every keyword that
- * fails appends one issue and validation continues with the next keyword, so
+ * fails adds one issue and validation continues with the next keyword, so
  * a client learns about every failing field in one response.  Schemas are
  * checked once (validate_schema_check) when the registry is loaded, so the
  * walk may assume well-formed keywords.
+ *
+ * What one request costs is bounded by its size: the walk visits each value
+ * of the instance once (a schema has no references), the first
+ * VALIDATE_MAX_ISSUES issues are built and the rest only counted, each
+ * pattern of the schema is compiled once per walk, and a string longer than
+ * its maxLength is matched against neither its pattern nor its format.
  */
 #include "validate.h"
 
@@ -75,6 +81,37 @@ scan_depth(const char *text, size_t len)
     return max;
 }
 
+/*
+ * What went wrong, in words of our own: jansson's messages quote the text
+ * near the error ("invalid escape near '"Hunter2\q'"), bytes of it, or
+ * escapes from it, and the text may be a password.
+ */
+static const char *
+parse_error(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "the text ends before the value does";
+    case json_error_end_of_input_expected:
+        return "text after the value";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "a NUL character";
+    case json_error_duplicate_key:
+        return "a duplicate object key";
+    case json_error_numeric_overflow:
+        return "a number out of range";
+    case json_error_stack_overflow:
+        return "nesting too deep";
+    case json_error_out_of_memory:
+        return "out of memory";
+    default:
+        return "invalid syntax";
+    }
+}
+
 json_t *
 validate_parse(const char *text, size_t len, unsigned max_depth, char *err, size_t errlen)
 {
@@ -92,8 +129,7 @@ validate_parse(const char *text, size_t len, unsigned max_depth, char *err, size
     }
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
-        /* jansson's messages name no input beyond a position: safe to show. */
-        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, parse_error(&jerr));
         return NULL;
     }
     return doc;
@@ -403,9 +439,25 @@ validate_schema_check(const json_t *schema, int for_query, char *err, size_t err
 /* --- validation ------------------------------------------------------------ */
 
 void
-validate_issue(json_t *issues, const char *path, const char *rule, const char *message)
+validate_issues_init(struct validate_issues *is)
 {
-    json_array_append_new(issues, json_pack("{s:s,s:s,s:s}", "path", path, "rule", rule, "message", message));
+    is->list = json_array();
+    is->count = 0;
+}
+
+void
+validate_issues_free(struct validate_issues *is)
+{
+    json_decref(is->list);
+    is->list = NULL;
+    is->count = 0;
+}
+
+void
+validate_issue(struct validate_issues *is, const char *path, const char *rule, const char *message)
+{
+    if (is->count++ < VALIDATE_MAX_ISSUES)
+        json_array_append_new(is->list, json_pack("{s:s,s:s,s:s}", "path", path, "rule", rule, "message", message));
 }
 
 /* The JSON pointer being built; segments are appended and removed. */
@@ -501,21 +553,61 @@ is_type(const json_t *v, const char *t)
     return 0;
 }
 
-static void walk(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues);
+/* A compiled pattern of the schema, by its node; patterns past the cache are compiled at each use. */
+#define PATTERN_CACHE 64
+struct pattern {
+    const json_t *node;
+    regex_t re;
+    int ok; /* regcomp succeeded */
+};
 
-static void issuef(json_t *issues, struct ptr *p, const char *rule, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* One walk: where it is, what it found, and the patterns it compiled. */
+struct walk {
+    struct ptr p;
+    struct validate_issues *issues;
+    struct pattern patterns[PATTERN_CACHE];
+    size_t npatterns;
+};
+
+static void walk(struct walk *w, const json_t *schema, const json_t *v);
+
+static void issuef(struct walk *w, const char *rule, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-issuef(json_t *issues, struct ptr *p, const char *rule, const char *fmt, ...)
+issuef(struct walk *w, const char *rule, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
 
+    if (w->issues->count >= VALIDATE_MAX_ISSUES) {
+        w->issues->count++; /* counted, not listed: nothing to build */
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    validate_issue(issues, p->len ? p->buf : "", rule, msg);
+    validate_issue(w->issues, w->p.len ? w->p.buf : "", rule, msg);
+}
+
+/* Whether s matches the pattern of node, compiling it once per walk. */
+static int
+pattern_matches(struct walk *w, const json_t *node, const char *s)
+{
+    struct pattern *pat = NULL, own;
+    int match;
+
+    for (size_t i = 0; i < w->npatterns && pat == NULL; i++)
+        if (w->patterns[i].node == node)
+            pat = &w->patterns[i];
+    if (pat == NULL) {
+        pat = w->npatterns < PATTERN_CACHE ? &w->patterns[w->npatterns++] : &own;
+        pat->node = node;
+        pat->ok = regcomp(&pat->re, json_string_value(node), REG_EXTENDED | REG_NOSUB) == 0;
+    }
+    match = pat->ok && regexec(&pat->re, s, 0, NULL, 0) == 0;
+    if (pat == &own && own.ok)
+        regfree(&own.re);
+    return match;
 }
 
 /* Compares v with a bound: <0, 0, >0, exactly when both are integers. */
@@ -531,7 +623,7 @@ compare_number(const json_t *v, const json_t *bound)
 }
 
 static void
-walk_object(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues)
+walk_object(struct walk *w, const json_t *schema, const json_t *v)
 {
     const json_t *props = json_object_get(schema, "properties");
     int open = json_is_true(json_object_get(schema, "additionalProperties"));
@@ -542,25 +634,51 @@ walk_object(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues
     json_array_foreach(json_object_get(schema, "required"), i, item)
     {
         if (json_object_get(v, json_string_value(item)) == NULL) {
-            size_t old = ptr_push(p, json_string_value(item));
-            issuef(issues, p, "required", "is required");
-            ptr_pop(p, old);
+            size_t old = ptr_push(&w->p, json_string_value(item));
+            issuef(w, "required", "is required");
+            ptr_pop(&w->p, old);
         }
     }
     json_object_foreach((json_t *)v, key, item)
     {
         const json_t *sub = json_object_get(props, key);
-        size_t old = ptr_push(p, key);
+        size_t old = ptr_push(&w->p, key);
         if (sub != NULL)
-            walk(sub, item, p, issues);
+            walk(w, sub, item);
         else if (!open)
-            issuef(issues, p, "additionalProperties", "is not an allowed property");
-        ptr_pop(p, old);
+            issuef(w, "additionalProperties", "is not an allowed property");
+        ptr_pop(&w->p, old);
     }
 }
 
 static void
-walk(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues)
+walk_string(struct walk *w, const json_t *schema, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t chars = utf8_chars(s, json_string_length(v));
+    const json_t *kw;
+
+    if ((kw = json_object_get(schema, "minLength")) != NULL && chars < (size_t)json_integer_value(kw))
+        issuef(w, "minLength", "must be at least %lld characters long", (long long)json_integer_value(kw));
+    if ((kw = json_object_get(schema, "maxLength")) != NULL && chars > (size_t)json_integer_value(kw)) {
+        issuef(w, "maxLength", "must be at most %lld characters long", (long long)json_integer_value(kw));
+        return; /* too long to be worth matching, however long it is */
+    }
+    if ((kw = json_object_get(schema, "pattern")) != NULL && !pattern_matches(w, kw, s))
+        issuef(w, "pattern", "does not match the required pattern");
+    if ((kw = json_object_get(schema, "format")) != NULL) {
+        const char *f = json_string_value(kw);
+        int ok = strcmp(f, "email") == 0  ? validate_is_email(s)
+                 : strcmp(f, "uuid") == 0 ? validate_is_uuid(s)
+                 : strcmp(f, "uri") == 0  ? validate_is_uri(s)
+                                          : validate_is_date_time(s);
+        if (!ok)
+            issuef(w, "format", "must be a valid %s", f);
+    }
+}
+
+static void
+walk(struct walk *w, const json_t *schema, const json_t *v)
 {
     const json_t *type = json_object_get(schema, "type"), *kw;
     size_t i;
@@ -574,9 +692,9 @@ walk(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues)
             json_array_foreach(type, i, item) ok |= is_type(v, json_string_value(item));
         if (!ok) {
             if (json_is_string(type))
-                issuef(issues, p, "type", "must be of type %s, not %s", json_string_value(type), json_type_name(v));
+                issuef(w, "type", "must be of type %s, not %s", json_string_value(type), json_type_name(v));
             else
-                issuef(issues, p, "type", "has a type (%s) the schema does not allow", json_type_name(v));
+                issuef(w, "type", "has a type (%s) the schema does not allow", json_type_name(v));
             return; /* the other keywords would only repeat it */
         }
     }
@@ -584,67 +702,60 @@ walk(const json_t *schema, const json_t *v, struct ptr *p, json_t *issues)
         int found = 0;
         json_array_foreach(kw, i, item) found |= json_equal((json_t *)v, item);
         if (!found)
-            issuef(issues, p, "enum", "must be one of the allowed values");
+            issuef(w, "enum", "must be one of the allowed values");
     }
     if (json_is_object(v) && type_allows(schema, "object"))
-        walk_object(schema, v, p, issues);
+        walk_object(w, schema, v);
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
         if ((kw = json_object_get(schema, "minItems")) != NULL && n < (size_t)json_integer_value(kw))
-            issuef(issues, p, "minItems", "must have at least %lld items", (long long)json_integer_value(kw));
+            issuef(w, "minItems", "must have at least %lld items", (long long)json_integer_value(kw));
         if ((kw = json_object_get(schema, "maxItems")) != NULL && n > (size_t)json_integer_value(kw))
-            issuef(issues, p, "maxItems", "must have at most %lld items", (long long)json_integer_value(kw));
+            issuef(w, "maxItems", "must have at most %lld items", (long long)json_integer_value(kw));
         if ((kw = json_object_get(schema, "items")) != NULL) {
             json_array_foreach(v, i, item)
             {
                 char idx[24];
                 snprintf(idx, sizeof(idx), "%zu", i);
-                size_t old = ptr_push(p, idx);
-                walk(kw, item, p, issues);
-                ptr_pop(p, old);
+                size_t old = ptr_push(&w->p, idx);
+                walk(w, kw, item);
+                ptr_pop(&w->p, old);
             }
         }
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t chars = utf8_chars(s, json_string_length(v));
-        if ((kw = json_object_get(schema, "minLength")) != NULL && chars < (size_t)json_integer_value(kw))
-            issuef(issues, p, "minLength", "must be at least %lld characters long", (long long)json_integer_value(kw));
-        if ((kw = json_object_get(schema, "maxLength")) != NULL && chars > (size_t)json_integer_value(kw))
-            issuef(issues, p, "maxLength", "must be at most %lld characters long", (long long)json_integer_value(kw));
-        if ((kw = json_object_get(schema, "pattern")) != NULL) {
-            regex_t re;
-            if (regcomp(&re, json_string_value(kw), REG_EXTENDED | REG_NOSUB) != 0 || regexec(&re, s, 0, NULL, 0) != 0)
-                issuef(issues, p, "pattern", "does not match the required pattern");
-            regfree(&re);
-        }
-        if ((kw = json_object_get(schema, "format")) != NULL) {
-            const char *f = json_string_value(kw);
-            int ok = strcmp(f, "email") == 0  ? validate_is_email(s)
-                     : strcmp(f, "uuid") == 0 ? validate_is_uuid(s)
-                     : strcmp(f, "uri") == 0  ? validate_is_uri(s)
-                                              : validate_is_date_time(s);
-            if (!ok)
-                issuef(issues, p, "format", "must be a valid %s", f);
-        }
-    }
+    if (json_is_string(v))
+        walk_string(w, schema, v);
     if (json_is_number(v)) {
         if ((kw = json_object_get(schema, "minimum")) != NULL && compare_number(v, kw) < 0)
-            issuef(issues, p, "minimum", "must be at least %.17g", json_number_value(kw));
+            issuef(w, "minimum", "must be at least %.17g", json_number_value(kw));
         if ((kw = json_object_get(schema, "maximum")) != NULL && compare_number(v, kw) > 0)
-            issuef(issues, p, "maximum", "must be at most %.17g", json_number_value(kw));
+            issuef(w, "maximum", "must be at most %.17g", json_number_value(kw));
     }
 }
 
-size_t
-validate(const json_t *schema, const json_t *instance, json_t *issues)
+/* A walk that has found nothing yet and compiled no pattern. */
+static void
+walk_init(struct walk *w, struct validate_issues *issues)
 {
-    struct ptr p = {.len = 0};
-    size_t before = json_array_size(issues);
+    w->p.len = 0;
+    w->p.truncated = 0;
+    w->p.buf[0] = '\0';
+    w->issues = issues;
+    w->npatterns = 0;
+}
 
-    p.buf[0] = '\0';
-    walk(schema, instance, &p, issues);
-    return json_array_size(issues) - before;
+size_t
+validate(const json_t *schema, const json_t *instance, struct validate_issues *issues)
+{
+    struct walk w;
+    size_t before = issues->count;
+
+    walk_init(&w, issues);
+    walk(&w, schema, instance);
+    for (size_t i = 0; i < w.npatterns; i++)
+        if (w.patterns[i].ok)
+            regfree(&w.patterns[i].re);
+    return issues->count - before;
 }
 
 /* --- query strings --------------------------------------------------------- */
@@ -730,14 +841,14 @@ coerce(const char *type, const char *value)
 }
 
 json_t *
-validate_query(const json_t *schema, const char *query, size_t len, json_t *issues)
+validate_query(const json_t *schema, const char *query, size_t len, struct validate_issues *issues)
 {
     json_t *obj = json_object();
     const json_t *props = json_object_get(schema, "properties");
     size_t start = 0;
-    struct ptr p = {.len = 0};
+    struct walk w;
 
-    p.buf[0] = '\0';
+    walk_init(&w, issues);
     while (start < len) {
         const char *seg = query + start, *amp = memchr(seg, '&', len - start), *eq;
         size_t seglen = amp ? (size_t)(amp - seg) : len - start;
@@ -753,9 +864,9 @@ validate_query(const json_t *schema, const char *query, size_t len, json_t *issu
             validate_issue(issues, "", "encoding", "a query parameter is not valid percent-encoded UTF-8");
         } else {
             const json_t *sub = json_object_get(props, name);
-            size_t old = ptr_push(&p, name);
+            size_t old = ptr_push(&w.p, name);
             if (json_object_get(obj, name) != NULL) {
-                issuef(issues, &p, "duplicate", "is given more than once");
+                issuef(&w, "duplicate", "is given more than once");
             } else if (sub == NULL) {
                 /* Unknown parameters are refused by the walk over the object. */
                 json_object_set_new(obj, name, json_string(value));
@@ -763,11 +874,11 @@ validate_query(const json_t *schema, const char *query, size_t len, json_t *issu
                 const char *type = json_string_value(json_object_get(sub, "type"));
                 json_t *coerced = coerce(type, value);
                 if (coerced == NULL)
-                    issuef(issues, &p, "type", "must be of type %s", type);
+                    issuef(&w, "type", "must be of type %s", type);
                 else
                     json_object_set_new(obj, name, coerced);
             }
-            ptr_pop(&p, old);
+            ptr_pop(&w.p, old);
         }
         free(name);
         free(value);

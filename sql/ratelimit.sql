@@ -72,6 +72,61 @@ SELECT pg_temp.err($$SELECT actloom.rate_limit_admitted('00000000-0000-4000-8000
 SELECT pg_temp.err($$SELECT actloom.rate_limit_admitted('00000000-0000-4000-8000-000000000002')$$) AS refused;
 RESET ROLE;
 
+-- A guard: checked taking nothing, charged whatever the state.  Class "g"
+-- allows 2 per 10 s, burst 2 (T = 5 s).
+CREATE FUNCTION pg_temp.check(s numeric)
+RETURNS TABLE (at_s numeric, allowed boolean, remaining integer, reset_after integer, retry_after integer)
+LANGUAGE sql AS $$
+	SELECT s, c.* FROM actloom._rate_limit_check_at('2030-01-01 00:00:00+00'::timestamptz + s * interval '1 second',
+													 'g', 'x', 2, 10, 2) c
+$$;
+CREATE FUNCTION pg_temp.charge(s numeric) RETURNS void LANGUAGE sql AS $$
+	SELECT actloom._rate_limit_charge_at('2030-01-01 00:00:00+00'::timestamptz + s * interval '1 second',
+										 'g', 'x', 2, 10, 2)
+$$;
+SELECT * FROM pg_temp.check(0);
+SELECT * FROM pg_temp.check(0);
+SELECT count(*) AS states_of_g FROM actloom.rate_limits WHERE class = 'g';
+SELECT pg_temp.charge(0), pg_temp.charge(0);
+SELECT * FROM pg_temp.check(0);
+-- Charges past the limit leave a debt, waited out to the microsecond.
+SELECT pg_temp.charge(0), pg_temp.charge(0);
+SELECT * FROM pg_temp.check(0);
+SELECT * FROM pg_temp.check(14.999999);
+SELECT * FROM pg_temp.check(15);
+
+-- A guard around a request's work ("guard": 2 per 1000 s, burst 1).  The
+-- work commits: its admission is consumed, nothing is charged.
+SET ROLE regress_app;
+SELECT allowed FROM actloom.rate_limit_admit('00000000-0000-4000-8000-000000000011', '{guarded}', '{k}',
+											 '{10}', '{1000}', '{5}');
+SELECT * FROM actloom.rate_limit_guard('00000000-0000-4000-8000-000000000011', 'guard', 'a:1', 2, 1000, 1);
+SELECT actloom.rate_limit_admitted('00000000-0000-4000-8000-000000000011');
+SELECT actloom.rate_limit_fail('00000000-0000-4000-8000-000000000011', 'guard', 'a:1', 2, 1000, 1) AS charged;
+-- The work fails (its consumption of the admission rolls back with it):
+-- the failure is charged, once.
+SELECT allowed FROM actloom.rate_limit_admit('00000000-0000-4000-8000-000000000012', '{guarded}', '{k}',
+											 '{10}', '{1000}', '{5}');
+SELECT allowed FROM actloom.rate_limit_guard('00000000-0000-4000-8000-000000000012', 'guard', 'a:1', 2, 1000, 1);
+BEGIN;
+SELECT actloom.rate_limit_admitted('00000000-0000-4000-8000-000000000012');
+ROLLBACK;
+SELECT actloom.rate_limit_fail('00000000-0000-4000-8000-000000000012', 'guard', 'a:1', 2, 1000, 1) AS charged;
+SELECT actloom.rate_limit_fail('00000000-0000-4000-8000-000000000012', 'guard', 'a:1', 2, 1000, 1) AS again;
+-- Now the guard refuses, and withdraws the admission: the work cannot
+-- start, and a request that did not run is not charged.
+SELECT allowed FROM actloom.rate_limit_admit('00000000-0000-4000-8000-000000000013', '{guarded}', '{k}',
+											 '{10}', '{1000}', '{5}');
+SELECT allowed, remaining, reset_after BETWEEN 490 AND 500 AS reset_500, retry_after BETWEEN 490 AND 500 AS retry_500
+  FROM actloom.rate_limit_guard('00000000-0000-4000-8000-000000000013', 'guard', 'a:1', 2, 1000, 1);
+SELECT pg_temp.err($$SELECT actloom.rate_limit_admitted('00000000-0000-4000-8000-000000000013')$$) AS work;
+SELECT actloom.rate_limit_fail('00000000-0000-4000-8000-000000000013', 'guard', 'a:1', 2, 1000, 1) AS charged;
+-- Another address has its own budget.
+SELECT allowed FROM actloom.rate_limit_guard('00000000-0000-4000-8000-000000000014', 'guard', 'a:2', 2, 1000, 1);
+RESET ROLE;
+SELECT count(*) AS guarded_admissions_left FROM actloom.rate_limit_admissions
+ WHERE id::text LIKE '00000000-0000-4000-8000-00000000001_';
+
 -- The purge: states whose TAT has passed go (they would change no verdict),
 -- future ones stay; so do admissions younger than a minute.
 INSERT INTO actloom.rate_limits VALUES ('old', sha256('a'), now() - interval '1 second');
@@ -118,7 +173,13 @@ SELECT s AS statement, pg_temp.err(s) AS error FROM (VALUES
 	 || 'array_fill(1, ARRAY[17]))'),
 	('SELECT actloom.rate_limit_admit(gen_random_uuid(), ''{c,NULL}'', ''{k,k}'', ''{1,1}'', ''{1,1}'', ''{1,1}'')'),
 	('SELECT actloom.rate_limit_admit(gen_random_uuid(), ''{c}'', ''{k}'', ''{0}'', ''{1}'', ''{1}'')'),
-	('SELECT actloom.rate_limit_admitted(NULL)')
+	('SELECT actloom.rate_limit_admitted(NULL)'),
+	('SELECT actloom.rate_limit_guard(NULL, ''c'', ''k'', 1, 1, 1)'),
+	('SELECT actloom.rate_limit_guard(gen_random_uuid(), ''c'', NULL, 1, 1, 1)'),
+	('SELECT actloom.rate_limit_guard(gen_random_uuid(), ''c'', ''k'', 1, 1, 2)'),
+	('SELECT actloom.rate_limit_fail(NULL, ''c'', ''k'', 1, 1, 1)'),
+	('SELECT actloom.rate_limit_fail(gen_random_uuid(), ''Bad-Class'', ''k'', 1, 1, 1)'),
+	('SELECT actloom.rate_limit_fail(gen_random_uuid(), ''c'', ''k'', 1, 0, 1)')
 ) AS v(s);
 RESET ROLE;
 -- Nothing was written by the refused calls.
@@ -130,11 +191,14 @@ SET ROLE regress_app;
 SELECT * FROM actloom.rate_limits;
 SELECT * FROM actloom.rate_limit_admissions;
 SELECT actloom._rate_limit_take_at(now(), 'c', 'k', 1, 1, 1, 1);
+SELECT actloom._rate_limit_charge_at(now(), 'c', 'k', 1, 1, 1);
 RESET ROLE;
 SET ROLE regress_outsider;
 SELECT actloom.rate_limit_take('c', 'k', 1, 1, 1);
 SELECT actloom.rate_limit_admit(gen_random_uuid(), '{c}', '{k}', '{1}', '{1}', '{1}');
 SELECT actloom.rate_limit_admitted(gen_random_uuid());
+SELECT actloom.rate_limit_guard(gen_random_uuid(), 'c', 'k', 1, 1, 1);
+SELECT actloom.rate_limit_fail(gen_random_uuid(), 'c', 'k', 1, 1, 1);
 SELECT actloom.rate_limit_purge();
 RESET ROLE;
 SELECT p.oid::regprocedure AS function, p.prosecdef AS definer,

@@ -62,26 +62,38 @@ limit_reply(struct shim_req *r, const struct config_rate_class *rc, const struct
     return -1;
 }
 
+/* A copy of key, NUL-terminated, that lives as long as the request. */
+static const char *
+pool_key(struct shim_req *r, const char *key, size_t keylen)
+{
+    char *copy = h2o_mem_alloc_pool(&r->req->pool, keylen + 1);
+
+    memcpy(copy, key, keylen);
+    copy[keylen] = '\0';
+    return copy;
+}
+
 /* handler_limit and handler_limit_delayed: delayed says how a refusal is answered. */
 static int
 take(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen, int delayed)
 {
     struct rl_verdict v;
-    char *copy;
+    uint64_t now = shim_now_ns() / 1000000;
 
     if (shim.rl_database) {
+        /* A refusal the database decided holds until its Retry-After: answered here meanwhile. */
+        rl_peek(shim.rl, rc, key, keylen, now, &v);
+        if (!v.allowed)
+            return limit_reply(r, rc, &v, delayed);
         if (r->nlimits == SHIM_MAX_LIMITS) {
             LOG_ERROR("request %s: more than %d rate-limit takes", r->request_id, SHIM_MAX_LIMITS);
             reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
             return -1;
         }
-        copy = h2o_mem_alloc_pool(&r->req->pool, keylen + 1);
-        memcpy(copy, key, keylen);
-        copy[keylen] = '\0';
-        r->limits[r->nlimits++] = (struct rl_pending){rc, copy, delayed};
+        r->limits[r->nlimits++] = (struct rl_pending){rc, pool_key(r, key, keylen), delayed};
         return 0;
     }
-    rl_take(shim.rl, rc, key, keylen, shim_now_ns() / 1000000, &v);
+    rl_take(shim.rl, rc, key, keylen, now, &v);
     return limit_reply(r, rc, &v, delayed);
 }
 
@@ -90,12 +102,24 @@ struct limited_job {
     struct shim_req *r;
     db_callback cb;
     void *owner;
+    int nlead;  /* statements before the handler's */
+    int nstmts; /* the handler's */
 };
 
+/* The database decided a refusal: remembered until its Retry-After (rl_hold), then answered. */
+static int
+db_refusal(struct shim_req *r, const struct rl_pending *p, const struct rl_verdict *v)
+{
+    rl_hold(shim.rl, p->rc, p->key, strlen(p->key), shim_now_ns() / 1000000, v->retry_after);
+    return limit_reply(r, p->rc, v, p->delayed);
+}
+
 /*
- * The takes' verdicts first: their headers, or the 429 of the first refused.
- * Then a failure of the takes themselves is answered here, and anything else
- * goes to the handler without the two leading statements.
+ * The takes' verdicts first: their headers, or the 429 of the first refused,
+ * then the guard's.  Then a failure of the takes themselves is answered
+ * here, and anything else goes to the handler with its own statements'
+ * results only.  The takes and the guard are spent: the request's next job
+ * begins with those noted after this one.
  */
 static void
 on_limited(void *owner, const struct db_result *res)
@@ -103,47 +127,76 @@ on_limited(void *owner, const struct db_result *res)
     struct limited_job *l = owner;
     struct shim_req *r = l->r;
     struct db_result own = *res;
+    struct rl_pending guard = r->guard;
+    unsigned nlimits = r->nlimits;
+    struct rl_verdict v;
 
     r->job = NULL;
-    for (unsigned i = 0; res->nres > 0 && i < r->nlimits; i++) {
-        struct rl_verdict v;
+    r->nlimits = 0;
+    r->guard.rc = NULL;
+    for (unsigned i = 0; res->nres > 0 && i < nlimits; i++) {
         if (rl_db_verdict(res->res[0], i, r->limits[i].rc, &v) != 0)
             break;
-        if (limit_reply(r, r->limits[i].rc, &v, r->limits[i].delayed) != 0)
+        if (!v.allowed) {
+            db_refusal(r, &r->limits[i], &v);
             return;
+        }
+        limit_reply(r, r->limits[i].rc, &v, r->limits[i].delayed);
     }
-    if (res->outcome == DB_ERROR && res->failed_stmt < RL_DB_STMTS) {
+    if (guard.rc != NULL && res->nres > 1 && rl_db_verdict(res->res[1], 0, guard.rc, &v) == 0 && !v.allowed) {
+        db_refusal(r, &guard, &v);
+        return;
+    }
+    if (res->outcome == DB_ERROR && res->failed_stmt < l->nlead) {
         handler_db_failure(r, res, 0);
         return;
     }
-    own.nres = res->nres > RL_DB_STMTS ? res->nres - RL_DB_STMTS : 0;
+    if (res->outcome == DB_ERROR && res->failed_stmt >= l->nlead + l->nstmts) {
+        /* The request's own work committed; only the guard's charge after it failed. */
+        LOG_WARN("request %s: could not charge rate-limit class \"%s\": SQLSTATE %s", r->request_id, guard.rc->name,
+                 res->sqlstate);
+        own.outcome = DB_OK;
+    }
+    own.nres = res->nres > l->nlead ? res->nres - l->nlead : 0;
+    if (own.nres > l->nstmts)
+        own.nres = l->nstmts;
     memset(own.res, 0, sizeof(own.res));
-    for (int i = RL_DB_STMTS; i < res->nres && i < DB_MAX_STMTS; i++)
-        own.res[i - RL_DB_STMTS] = res->res[i];
-    if (res->outcome == DB_ERROR)
-        own.failed_stmt = res->failed_stmt - RL_DB_STMTS;
+    for (int i = 0; i < own.nres; i++)
+        own.res[i] = res->res[l->nlead + i];
+    if (own.outcome == DB_ERROR)
+        own.failed_stmt = res->failed_stmt - l->nlead;
     l->cb(l->owner, &own);
 }
 
 struct db_job *
 handler_submit(struct shim_req *r, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner, int slow)
 {
-    struct db_stmt all[DB_MAX_STMTS];
+    struct db_stmt all[DB_MAX_STMTS], trail[RL_DB_TRAIL_MAX];
+    const struct rl_pending *guard = shim.rl_database && r->guard.rc != NULL ? &r->guard : NULL;
     struct limited_job *l;
+    int nlead, n;
 
-    if (r->nlimits == 0)
+    if (!shim.rl_database || (r->nlimits == 0 && guard == NULL))
         return slow ? db_submit_slow(r->thread->db, stmts, nstmts, cb, owner)
                     : db_submit(r->thread->db, stmts, nstmts, cb, owner);
-    if (nstmts > DB_MAX_STMTS - RL_DB_STMTS || rl_db_statements(&r->req->pool, r->limits, r->nlimits, all) != 0) {
+    /* A guard rides with the takes' admission: a request with a guard always has a take before it. */
+    if (r->nlimits == 0 || nstmts > DB_MAX_STMTS - RL_DB_LEAD_MAX - RL_DB_TRAIL_MAX ||
+        (nlead = rl_db_statements(&r->req->pool, r->limits, r->nlimits, guard, all, trail)) < 0) {
         LOG_ERROR("request %s: could not prepare the rate-limit takes", r->request_id);
         reply_problem(r, 500, "internal", "Internal server error", NULL, NULL);
         return NULL;
     }
-    memcpy(all + RL_DB_STMTS, stmts, sizeof(*stmts) * (size_t)nstmts);
+    memcpy(all + nlead, stmts, sizeof(*stmts) * (size_t)nstmts);
+    n = nlead + nstmts;
+    if (guard != NULL) {
+        /* The charge is a transaction of its own, after the request's. */
+        all[n - 1].end_txn = 1;
+        all[n++] = trail[0];
+    }
     l = h2o_mem_alloc_pool(&r->req->pool, sizeof(*l));
-    *l = (struct limited_job){r, cb, owner};
-    return slow ? db_submit_slow(r->thread->db, all, nstmts + RL_DB_STMTS, on_limited, l)
-                : db_submit(r->thread->db, all, nstmts + RL_DB_STMTS, on_limited, l);
+    *l = (struct limited_job){r, cb, owner, nlead, nstmts};
+    return slow ? db_submit_slow(r->thread->db, all, n, on_limited, l)
+                : db_submit(r->thread->db, all, n, on_limited, l);
 }
 
 int
@@ -156,6 +209,31 @@ int
 handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
 {
     return take(r, rc, key, keylen, 1);
+}
+
+int
+handler_guard(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen)
+{
+    struct rl_verdict v;
+    uint64_t now = shim_now_ns() / 1000000;
+
+    /* The memory store's state, or a refusal the database decided. */
+    rl_peek(shim.rl, rc, key, keylen, now, &v);
+    if (!v.allowed)
+        return limit_reply(r, rc, &v, 1);
+    r->guard = (struct rl_pending){rc, pool_key(r, key, keylen), 1};
+    /* Charged now and given back on success: a client that hangs up before the answer pays too. */
+    if (!shim.rl_database)
+        rl_charge(shim.rl, rc, key, keylen, now);
+    return 0;
+}
+
+void
+handler_guard_settle(struct shim_req *r, int failed)
+{
+    if (!failed && r->guard.rc != NULL && !shim.rl_database)
+        rl_refund(shim.rl, r->guard.rc, r->guard.key, strlen(r->guard.key), shim_now_ns() / 1000000);
+    r->guard.rc = NULL;
 }
 
 int
@@ -186,13 +264,14 @@ handler_body(struct shim_req *r, const json_t *schema)
 {
     h2o_req_t *req = r->req;
     char err[256];
-    json_t *body, *issues;
+    json_t *body;
+    struct validate_issues issues;
 
     if (req->entity.base == NULL || req->entity.len == 0) {
-        issues = json_array();
-        validate_issue(issues, "", "required", "a JSON body is required");
-        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, issues);
-        json_decref(issues);
+        validate_issues_init(&issues);
+        validate_issue(&issues, "", "required", "a JSON body is required");
+        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, &issues);
+        validate_issues_free(&issues);
         return NULL;
     }
     if (!handler_is_json(req)) {
@@ -208,14 +287,14 @@ handler_body(struct shim_req *r, const json_t *schema)
         reply_problem(r, 400, "malformed-json", "Malformed JSON", err, NULL);
         return NULL;
     }
-    issues = json_array();
-    if (validate(schema, body, issues) > 0) {
-        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, issues);
-        json_decref(issues);
+    validate_issues_init(&issues);
+    if (validate(schema, body, &issues) > 0) {
+        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, &issues);
+        validate_issues_free(&issues);
         json_decref(body);
         return NULL;
     }
-    json_decref(issues);
+    validate_issues_free(&issues);
     return body;
 }
 

@@ -19,11 +19,14 @@
 int handler_limit(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
 
 /*
- * Submits the request's statements (db_submit, or db_submit_slow when slow)
- * and returns the job for r->job.  Takes noted by handler_limit go first, in
- * the same round trip (ratelimit_db.h): cb then sees only the request's own
- * results (res[0] is stmts[0]'s), and is not called when a take was refused
- * or failed, which is answered here.
+ * Submits the request's statements (at most DB_MAX_STMTS - RL_DB_LEAD_MAX -
+ * RL_DB_TRAIL_MAX; db_submit, or db_submit_slow when slow) and returns the
+ * job for r->job.  Takes noted by handler_limit, and the guard of
+ * handler_guard, go with them in the same round trip (ratelimit_db.h): cb
+ * then sees only the request's own results (res[0] is stmts[0]'s), and is
+ * not called when a take or the guard refused, or they failed, which is
+ * answered here.  The takes are then spent: a later job of the request
+ * begins with the takes noted after this one.
  */
 struct db_job *handler_submit(struct shim_req *r, const struct db_stmt *stmts, int nstmts, db_callback cb, void *owner,
                               int slow);
@@ -31,8 +34,31 @@ struct db_job *handler_submit(struct shim_req *r, const struct db_stmt *stmts, i
 /*
  * handler_limit for credential guessing (sign-in, sign-up): the 429 is sent
  * after rate_limits.refusal_delay_ms (reply_problem_delayed).
+ *
+ * With the database store, a refusal the database decided is remembered by
+ * the shim until its Retry-After (rl_hold): handler_limit and
+ * handler_limit_delayed answer the 429 themselves meanwhile, at no cost to
+ * the database.
  */
 int handler_limit_delayed(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
+
+/*
+ * A guard: class rc is checked for key before the request's next job, and
+ * counts only when that job's work fails (handler_guard_settle): for failed
+ * API-key authentications, which must not cost genuine keys anything.
+ * Refuses as handler_limit_delayed does, and returns -1 then.  The count is
+ * made whatever the state, past the limit if need be, so that attempts
+ * which all passed the check at once are all paid for.  The memory store
+ * charges it here and gives it back on success, so that a client that
+ * hangs up before the answer pays too; the database store checks it, and
+ * charges it when the work did not commit, in the job's own round trip
+ * (ratelimit_db.h), and the job must take at least one class as well
+ * (handler_limit).
+ */
+int handler_guard(struct shim_req *r, const struct config_rate_class *rc, const char *key, size_t keylen);
+
+/* Ends the guard once its job answered; failed: the work failed, and the guard counts. */
+void handler_guard_settle(struct shim_req *r, int failed);
 
 /* Whether the body is declared as JSON (UTF-8 is the only charset allowed). */
 int handler_is_json(h2o_req_t *req);

@@ -323,7 +323,8 @@ handle_manage(struct shim_req *r)
     char company[JWT_UUID_LEN + 1], allow[64] = "", key[64];
     const struct api_route *route = NULL;
     size_t index = 0;
-    json_t *body = NULL, *query, *issues;
+    json_t *body = NULL, *query;
+    struct validate_issues issues;
     struct db_stmt stmts[2];
     const char *params[MAX_BINDS];
     int nparams = 0, n;
@@ -376,19 +377,19 @@ handle_manage(struct shim_req *r)
         reply_problem(r, 422, "validation-failed", "The request is not valid", "This endpoint takes no body.", NULL);
         return;
     }
-    issues = json_array();
+    validate_issues_init(&issues);
     query = validate_query(query_schemas[index] ? query_schemas[index] : no_query,
                            req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "",
-                           req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, issues);
-    validate(query_schemas[index] ? query_schemas[index] : no_query, query, issues);
-    if (json_array_size(issues) > 0) {
-        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, issues);
-        json_decref(issues);
+                           req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, &issues);
+    validate(query_schemas[index] ? query_schemas[index] : no_query, query, &issues);
+    if (issues.count > 0) {
+        reply_problem(r, 422, "validation-failed", "The request is not valid", NULL, &issues);
+        validate_issues_free(&issues);
         json_decref(query);
         json_decref(body);
         return;
     }
-    json_decref(issues);
+    validate_issues_free(&issues);
 
     /* 5: the rate class, per user */
     rc = config_class(&r->policy->cfg, route->rate_class);

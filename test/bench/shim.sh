@@ -55,6 +55,7 @@ database:
 rate_limits:
   classes:
     api: {limit: 100000000, period: 1, burst: 100000000, key: [api_key]}
+    api_address: {limit: 100000000, period: 1, burst: 100000000, key: [address]}
 YAML
 "$PG_BINDIR/actloom-shim" --config "$work/shim.yaml" >/dev/null 2>"$work/shim.err" &
 shim_pid=$!

@@ -176,6 +176,7 @@ for my $c (@refusals)
 }
 $r = $t->request('POST', '/v1/items', key => $key, json => { title => 'a', count => 0, extra => 1 });
 is(scalar @{ $r->{json}{issues} }, 3, 'every failing field is listed');
+is($r->{json}{issue_count}, 3, 'and counted');
 ok((grep { $_->{message} } @{ $r->{json}{issues} }) == 3, 'each issue has a message');
 refused($t->request('POST', '/v1/items', key => $key), 422, 'validation-failed', 'a missing body');
 for my $q (['limit=x', '/limit', 'type'], ['limit=0', '/limit', 'minimum'], ['verbose=1', '/verbose', 'type'],

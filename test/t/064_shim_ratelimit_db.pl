@@ -1,9 +1,10 @@
 # Rate limits shared through the database (rate_limits.store: database) by
 # two shims on one database, as behind a load balancer: a burst consumed
 # across both, 429 from the second with the memory store's headers and
-# nothing written, failed requests counted too, recovery after the advertised
-# wait, exactly the burst allowed out of concurrent requests to both, sign-in
-# limited per account across both, and 503 while the database is down.
+# nothing written, failed authentications counted per address across both,
+# recovery after the advertised wait, exactly the burst allowed out of
+# concurrent requests to both, sign-in limited per account across both, and
+# 503 while the database is down.
 use strict;
 use warnings;
 use HTTP::CookieJar;
@@ -31,10 +32,12 @@ my %classes = (
 	report => { limit => 2, period => 20, burst => 2, key => ['api_key'] },
 	crowd => { limit => 5, period => 500, burst => 5, key => ['api_key'] },
 	login => { limit => 3, period => 300, burst => 3, key => ['account'] },
+	api_auth_failed => { limit => 2, period => 300, burst => 2, key => ['address'] },
 );
 my $a = ShimTest->new(name => 'rldb_a', config => {
 	rate_limits => { store => 'database', classes => \%classes },
 	session => { key_file => $keys, cookie => 'insecure-dev', origins => [$origin] },
+	trusted_proxies => ['127.0.0.1'],
 });
 $a->psql(q{SELECT actloom.expose(1, 'POST', 'items', 'public.put_item(jsonb,jsonb)', 'reports.generate', 'report',
 	'{"type": "object", "additionalProperties": true}')});
@@ -77,21 +80,25 @@ is($r->{json}{type}, 'urn:actloom:problem:rate-limited', 'a rate-limited problem
 like($r->{json}{detail}, qr/^Rate limit "report" exceeded: 2 requests per 20 seconds\. Retry in \d+ seconds\.$/,
 	'the problem names the policy');
 like($r->{headers}{'retry-after'}, qr/^[1-9]\d*$/, 'Retry-After in seconds');
-like(joined($r->{headers}{'ratelimit-policy'}), qr/^"api";q=1000;w=1, "report";q=2;w=20$/,
-	'RateLimit-Policy of both classes taken, as the memory store says it');
-like(joined($r->{headers}{ratelimit}), qr/^"api";r=\d+;t=1, "report";r=0;t=\d+$/, 'RateLimit: none remain');
+like(joined($r->{headers}{'ratelimit-policy'}), qr/^"api_address";q=6000;w=60, "api";q=1000;w=1, "report";q=2;w=20$/,
+	'RateLimit-Policy of every class taken, as the memory store says it');
+like(joined($r->{headers}{ratelimit}), qr/^"api_address";r=\d+;t=\d+, "api";r=\d+;t=1, "report";r=0;t=\d+$/,
+	'RateLimit: none remain');
 is(snapshot(), $before, 'the refused request changed nothing: items, audit, keys, state, admissions');
 $r = $a->request('POST', '/v1/items', key => $key, json => { n => 4 });
 is($r->{status}, 429, 'shim A refuses it too');
 my $wait = $r->{headers}{'retry-after'};
 is($b->request('POST', '/v1/items', key => $other, json => {})->{status}, 200, 'another key has its own budget');
 
-# --- requests that fail in the database count as well -------------------------------------
+# --- failed authentications count per address, across shims ------------------------------
 my $forged = ShimTest::forged_key();
-is_deeply([ map { $_->request('POST', '/v1/items', key => $forged, json => {})->{status} } $a, $b, $a ],
+$r = undef;
+is_deeply([ map { ($r = $_->request('POST', '/v1/items', key => $forged, json => {},
+		headers => { 'X-Forwarded-For' => '203.0.113.7' }))->{status} } $a, $b, $a ],
 	[ 401, 401, 429 ], 'a key that does not exist: two attempts, one on each shim, then 429');
+like(joined($r->{headers}{'ratelimit-policy'}), qr/"api_auth_failed";q=2;w=300/, 'by class "api_auth_failed"');
 my $admissions = $a->psql('SELECT count(*) FROM actloom.rate_limit_admissions');
-is($admissions, 2, 'the two admitted attempts whose work rolled back left their admission, for the purge');
+is($admissions, 0, 'the failed attempts consumed their admissions when they were charged; the refused had none');
 
 # --- recovery ------------------------------------------------------------------------------------------
 sleep($wait);

@@ -71,6 +71,31 @@ main(void)
     CHECK(load("limits: {connections: 0}\n", &cfg, err, sizeof(err)) == -1 && strstr(err, "limits.connections") != NULL,
           "no connection at all refused");
     config_free(&cfg);
+    CHECK(load("", &cfg, err, sizeof(err)) == 0 && config_class(&cfg, "api_address")->keys == RL_KEY_ADDRESS &&
+              config_class(&cfg, "api_address")->limit == 6000 &&
+              config_class(&cfg, "api_auth_failed")->keys == RL_KEY_ADDRESS &&
+              config_class(&cfg, "api_auth_failed")->limit == 10 && cfg.verified_ttl_s == 60,
+          "the classes before a key is proved, keyed on the address, and the verified keys' TTL");
+    config_free(&cfg);
+    CHECK(load("rate_limits:\n  classes:\n    api_address: {key: [api_key]}\n", &cfg, err, sizeof(err)) == -1 &&
+              strstr(err, "\"api_address\" is keyed on address only") != NULL,
+          "api_address keyed on the key id refused");
+    config_free(&cfg);
+    CHECK(load("rate_limits:\n  classes:\n    api_auth_failed: {key: [address, account]}\n", &cfg, err, sizeof(err)) ==
+                  -1 &&
+              strstr(err, "\"api_auth_failed\" is keyed on address only") != NULL,
+          "api_auth_failed keyed on anything but the address refused");
+    config_free(&cfg);
+    CHECK(load("rate_limits:\n  classes:\n    api_auth_failed: {limit: 3, period: 600, burst: 2}\n"
+               "api_keys: {verified_ttl_s: 0}\n",
+               &cfg, err, sizeof(err)) == 0 &&
+              config_class(&cfg, "api_auth_failed")->limit == 3 && cfg.verified_ttl_s == 0,
+          "their numbers may change; verified keys may be forgotten at once");
+    config_free(&cfg);
+    CHECK(load("api_keys: {verified_ttl_s: 3601}\n", &cfg, err, sizeof(err)) == -1 &&
+              strstr(err, "api_keys.verified_ttl_s") != NULL,
+          "a TTL over an hour refused");
+    config_free(&cfg);
     CHECK(load("trusted_proxies: [nonsense]\n", &cfg, err, sizeof(err)) == -1, "bad proxy refused");
     config_free(&cfg);
     CHECK(load("a: [\n", &cfg, err, sizeof(err)) == -1, "invalid YAML refused");

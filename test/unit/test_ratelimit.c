@@ -1,4 +1,4 @@
-/* Unit tests of ratelimit.c, clientaddr.c and apikey.c. */
+/* Unit tests of ratelimit.c, verified.c, clientaddr.c and apikey.c. */
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -6,6 +6,7 @@
 #include "clientaddr.h"
 #include "ratelimit.h"
 #include "unit.h"
+#include "verified.h"
 
 static struct sockaddr_in
 v4(const char *text)
@@ -66,6 +67,82 @@ main(void)
     CHECK(rl_live(t, 2000000) <= 1024 && rl_evictions(t) > 0, "the table is bounded and evicts");
     CHECK(rl_live(t, 2000000 + 11000) == 0, "idle entries expire");
     rl_destroy(t);
+
+    /* a guard: checked taking nothing, charged past the limit (10 per 10 s, burst 3) */
+    t = rl_create(1024);
+    rl_peek(t, &rc, "g", 1, 1000000, &v);
+    CHECK(v.allowed && v.remaining == 3 && v.reset == 0, "a fresh key: the whole burst");
+    rl_peek(t, &rc, "g", 1, 1000000, &v);
+    CHECK(v.allowed && v.remaining == 3 && rl_live(t, 1000000) == 0, "peeking takes nothing and stores nothing");
+    for (int i = 0; i < 3; i++)
+        rl_charge(t, &rc, "g", 1, 1000000);
+    rl_peek(t, &rc, "g", 1, 1000000, &v);
+    CHECK(!v.allowed && v.remaining == 0 && v.retry_after == 1 && v.reset == 3, "three charges spend the burst");
+    for (int i = 0; i < 5; i++)
+        rl_charge(t, &rc, "g", 1, 1000000);
+    rl_peek(t, &rc, "g", 1, 1000000, &v);
+    CHECK(!v.allowed && v.retry_after == 6 && v.reset == 8, "charges past the limit leave a debt");
+    rl_peek(t, &rc, "g", 1, 1005999, &v);
+    CHECK(!v.allowed, "not paid off before its time");
+    rl_peek(t, &rc, "g", 1, 1006000, &v);
+    CHECK(v.allowed && v.remaining == 1, "paid off at the advertised time");
+    rl_charge(t, &rc, "g", 1, 1006000);
+    rl_refund(t, &rc, "g", 1, 1006000);
+    rl_peek(t, &rc, "g", 1, 1006000, &v);
+    CHECK(v.allowed && v.remaining == 1, "a refund gives a charge back");
+    rl_refund(t, &rc, "never", 5, 1006000);
+    rl_peek(t, &rc, "never", 5, 1006000, &v);
+    CHECK(v.allowed && v.remaining == 3, "a refund of a key never charged changes nothing");
+
+    /* a refusal held for the database store */
+    rl_hold(t, &rc, "h", 1, 1000000, 7);
+    rl_peek(t, &rc, "h", 1, 1000000, &v);
+    CHECK(!v.allowed && v.retry_after == 7 && v.remaining == 0, "a held key refuses for the seconds given");
+    rl_peek(t, &rc, "h", 1, 1006999, &v);
+    CHECK(!v.allowed && v.retry_after == 1, "until the last of them");
+    rl_peek(t, &rc, "h", 1, 1007000, &v);
+    CHECK(v.allowed, "and then allows again");
+    rl_hold(t, &rc, "h", 1, 1007000, 1);
+    rl_hold(t, &rc, "h", 1, 1007000, 0);
+    rl_peek(t, &rc, "h", 1, 1007500, &v);
+    CHECK(!v.allowed, "a shorter hold does not shorten a longer one");
+    rl_destroy(t);
+
+    /* verified keys */
+    {
+        struct verified_table *vt = verified_create(64);
+        const char *genuine = "alk_ABCDEFGHIJKL_genuine", *forged = "alk_ABCDEFGHIJKL_forged";
+        struct verified_key g, f, prefix;
+        uint64_t age = 0;
+        verified_key_of(genuine, strlen(genuine), &g);
+        verified_key_of(forged, strlen(forged), &f);
+        verified_key_of(genuine, strlen(genuine) - 1, &prefix);
+        CHECK(!verified_recent(vt, &g, 1000, 60000, &age), "an unknown key is not verified");
+        verified_add(vt, &g, 1000);
+        CHECK(verified_recent(vt, &g, 1000, 60000, &age) && age == 0, "a key the database accepted is");
+        CHECK(!verified_recent(vt, &f, 1000, 60000, &age), "another secret under its id is not");
+        CHECK(!verified_recent(vt, &prefix, 1000, 60000, &age), "nor a prefix of it");
+        CHECK(verified_recent(vt, &g, 60999, 60000, &age) && age == 59999 &&
+                  !verified_recent(vt, &g, 61000, 60000, &age),
+              "for the TTL after it was accepted");
+        verified_add(vt, &g, 61000);
+        CHECK(verified_recent(vt, &g, 120999, 60000, &age), "accepted again, it is renewed");
+        CHECK(!verified_recent(vt, &g, 61000, 0, &age), "a TTL of 0 verifies nothing");
+        verified_forget(vt, &g);
+        CHECK(!verified_recent(vt, &g, 61000, 60000, &age), "a refused key is forgotten");
+        for (int i = 0; i < 10000; i++) {
+            char key[32];
+            int n = snprintf(key, sizeof(key), "flood-%d", i);
+            struct verified_key k;
+            verified_key_of(key, (size_t)n, &k);
+            verified_add(vt, &k, 2000 + (uint64_t)i);
+        }
+        verified_key_of("flood-9999", 10, &g);
+        verified_key_of("flood-0", 7, &f);
+        CHECK(verified_recent(vt, &g, 20000, 60000, &age) && !verified_recent(vt, &f, 20000, 60000, &age),
+              "the table is bounded: the oldest entries give way");
+        verified_destroy(vt);
+    }
 
     /* client address */
     {

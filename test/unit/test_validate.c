@@ -10,7 +10,7 @@ issues_for(const char *schema_text, const char *instance_text, const char *want_
 {
     json_error_t e;
     json_t *schema = json_loads(schema_text, 0, &e), *inst = json_loads(instance_text, JSON_DECODE_ANY, &e);
-    json_t *issues = json_array();
+    struct validate_issues issues;
     char err[256];
     int n;
 
@@ -18,12 +18,13 @@ issues_for(const char *schema_text, const char *instance_text, const char *want_
         fprintf(stderr, "bad test input: %s / %s\n", schema_text, instance_text);
         return -1;
     }
-    n = (int)validate(schema, inst, issues);
+    validate_issues_init(&issues);
+    n = (int)validate(schema, inst, &issues);
     if (want_path != NULL) {
-        json_t *first = json_array_get(issues, 0);
+        json_t *first = json_array_get(issues.list, 0);
         if (first == NULL || strcmp(json_string_value(json_object_get(first, "path")), want_path) != 0 ||
             strcmp(json_string_value(json_object_get(first, "rule")), want_rule) != 0) {
-            char *dump = json_dumps(issues, 0);
+            char *dump = json_dumps(issues.list, 0);
             fprintf(stderr, "issues: %s\n", dump);
             free(dump);
             n = -2;
@@ -31,7 +32,7 @@ issues_for(const char *schema_text, const char *instance_text, const char *want_
     }
     json_decref(schema);
     json_decref(inst);
-    json_decref(issues);
+    validate_issues_free(&issues);
     return n;
 }
 
@@ -150,14 +151,70 @@ main(void)
                      "{\"a\":\"x\",\"c\":1}", NULL, NULL) == 3,
           "every failing field is listed");
 
+    /* a bounded list, with every issue counted */
+    {
+        json_t *schema = json_loads("{\"type\":\"object\"}", 0, NULL), *inst = json_object();
+        struct validate_issues issues;
+        for (int i = 0; i < 1000; i++) {
+            char name[16];
+            snprintf(name, sizeof(name), "p%d", i);
+            json_object_set_new(inst, name, json_integer(i));
+        }
+        validate_issues_init(&issues);
+        CHECK(validate(schema, inst, &issues) == 1000 && issues.count == 1000, "every issue is counted");
+        CHECK(json_array_size(issues.list) == VALIDATE_MAX_ISSUES, "the first ones are listed");
+        CHECK(strcmp(json_string_value(json_object_get(json_array_get(issues.list, 49), "path")), "/p49") == 0,
+              "in document order");
+        validate_issue(&issues, "", "body", "one more");
+        CHECK(issues.count == 1001 && json_array_size(issues.list) == VALIDATE_MAX_ISSUES,
+              "issues added later are counted too");
+        validate_issues_free(&issues);
+        json_decref(inst);
+        json_decref(schema);
+    }
+    CHECK(issues_for("{\"maxLength\":3,\"pattern\":\"^[0-9]+$\",\"format\":\"uuid\"}", "\"abcdef\"", "", "maxLength") ==
+              1,
+          "a string over maxLength is matched against neither pattern nor format");
+    CHECK(issues_for("{\"type\":\"array\",\"items\":{\"pattern\":\"^a\"}}", "[\"a\",\"b\",\"a\",\"c\"]", "/1",
+                     "pattern") == 2,
+          "a pattern compiled once serves every item");
+
+    /* parse errors say where, never what the text held */
+    {
+        static const struct {
+            const char *text, *want;
+        } cases[] = {
+            {"{\"password\": \"Hunter2\\q\"}", "invalid JSON at line 1, column"},
+            {"{\"password\": \"Hunter2\xff\"}", "invalid UTF-8"},
+            {"{\"password\": \"Hunter2\x01\"}", "invalid syntax"},
+            {"{\"password\": \"Hunter2\\uD834\"}", "invalid syntax"},
+            {"{\"password\": \"Hunter2", "the text ends before the value does"},
+            {"{\"password\": \"Hunter2\"} Hunter2", "text after the value"},
+            {"{\"a\": 1, \"a\": 2}", "a duplicate object key"},
+            {"{\"n\": 1e999}", "a number out of range"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            char err[256], name[320];
+            json_t *doc = validate_parse(cases[i].text, strlen(cases[i].text), 8, err, sizeof(err));
+            snprintf(name, sizeof(name), "parse error %zu: %s", i, err);
+            CHECK(doc == NULL && strstr(err, cases[i].want) != NULL && strstr(err, "Hunter") == NULL &&
+                      strstr(err, "0x") == NULL && strstr(err, "D834") == NULL && strstr(err, "near") == NULL,
+                  name);
+            json_decref(doc);
+        }
+    }
+
     /* query strings */
     {
         json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"},\"f\":{"
                                     "\"type\":\"boolean\"},\"s\":{\"type\":\"string\"},\"x\":{\"type\":\"number\"}}}",
                                     0, NULL);
-        json_t *issues = json_array();
-        json_t *obj = validate_query(schema, "n=42&f=true&s=a%20b+c&x=1.5", 27, issues);
-        CHECK(json_array_size(issues) == 0 && json_integer_value(json_object_get(obj, "n")) == 42 &&
+        struct validate_issues issues;
+        json_t *obj;
+
+        validate_issues_init(&issues);
+        obj = validate_query(schema, "n=42&f=true&s=a%20b+c&x=1.5", 27, &issues);
+        CHECK(issues.count == 0 && json_integer_value(json_object_get(obj, "n")) == 42 &&
                   json_is_true(json_object_get(obj, "f")) &&
                   strcmp(json_string_value(json_object_get(obj, "s")), "a b c") == 0 &&
                   json_real_value(json_object_get(obj, "x")) == 1.5,
@@ -169,7 +226,7 @@ main(void)
             free(text);
         }
         json_decref(obj);
-        obj = validate_query(schema, "x=0.1&s=%22%5C", 14, issues);
+        obj = validate_query(schema, "x=0.1&s=%22%5C", 14, &issues);
         {
             char *text = validate_query_text(obj);
             CHECK(text != NULL && strcmp(text, "{\"x\":0.1,\"s\":\"\\\"\\\\\"}") == 0,
@@ -177,14 +234,16 @@ main(void)
             free(text);
         }
         json_decref(obj);
-        obj = validate_query(schema, "n=4x&f=yes&n=1&s=%zz&s=%00&x=nan", 33, issues);
-        CHECK(json_array_size(issues) == 5, "bad coercions, duplicates and bad encodings are issues");
+        obj = validate_query(schema, "n=4x&f=yes&n=1&s=%zz&s=%00&x=nan", 33, &issues);
+        CHECK(issues.count == 5 && json_array_size(issues.list) == 5,
+              "bad coercions, duplicates and bad encodings are issues");
         json_decref(obj);
-        json_array_clear(issues);
-        obj = validate_query(schema, "zz=1", 4, issues);
-        CHECK(validate(schema, obj, issues) == 1, "unknown query parameters are refused");
+        validate_issues_free(&issues);
+        validate_issues_init(&issues);
+        obj = validate_query(schema, "zz=1", 4, &issues);
+        CHECK(validate(schema, obj, &issues) == 1, "unknown query parameters are refused");
         json_decref(obj);
-        json_decref(issues);
+        validate_issues_free(&issues);
         json_decref(schema);
     }
     return unit_done();
