@@ -39,7 +39,15 @@ enum http_out_outcome {
     HTTP_OUT_ERROR,           /* anything else (connection reset, malformed response or URL, ...) */
 };
 
-/* From the YAML webhooks.* keys; copied by http_out_create, nothing is kept. */
+/*
+ * The low-speed cutoff callers use unless they have a reason not to: a
+ * transfer that moves less than a byte a second for ten seconds (a receiver
+ * gone silent, a trickle) is stopped before its total timeout.
+ */
+#define HTTP_OUT_LOW_SPEED_BYTES 1
+#define HTTP_OUT_LOW_SPEED_TIME_S 10
+
+/* From the YAML webhooks.* keys; http_out_create copies what it keeps. */
 struct http_out_settings {
     const char *ca_file; /* NULL: the system's CAs only; otherwise its CAs are trusted as well */
     unsigned connect_timeout_ms, total_timeout_ms;

@@ -11,6 +11,7 @@
  *   /302       302 to another receiver, which must see no connection
  *   /big       200 announcing 64 MiB and sending until the client hangs up
  *   /bighead   200 with 100 kB of headers
+ *   /trickle   200 announcing 100 bytes and sending one every 300 ms
  *   /hang      reads the request and never answers
  *
  * Every positive case reaches loopback only because the allow list names it;
@@ -164,6 +165,11 @@ respond(struct conn *c, const char *req, size_t req_len)
             conn_write(c, pad, 24 + n + 23);
             free(pad);
         }
+    } else if (strncmp(path, "/trickle ", 9) == 0) {
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n");
+        if (conn_write(c, head, strlen(head)) == 0)
+            for (int i = 0; i < 100 && conn_write(c, "t", 1) == 0; i++)
+                usleep(300000);
     } else if (strncmp(path, "/hang ", 6) == 0) {
         char b[256];
         while (conn_read(c, b, sizeof(b)) > 0)
@@ -562,6 +568,26 @@ main(void)
         CHECK(wait_flag(&plain.hang_closed, 2000), "the hanging receiver's connection is closed");
         snprintf(name, sizeof(name), "timeout detail: %s", d.detail);
         CHECK(strstr(d.detail, "imed out") != NULL, name);
+    }
+
+    /* The low-speed cutoff stops a trickle long before the total timeout. */
+    {
+        struct http_out *h_slow;
+        settings.total_timeout_ms = 5000;
+        settings.low_speed_bytes = 1000;
+        settings.low_speed_time_s = 1;
+        CHECK((h_slow = http_out_create(loop, &settings)) != NULL, "an outbound module with a low-speed cutoff");
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/trickle", plain.port);
+        fetch(h_slow, "POST", url, json, "{}", &d);
+        snprintf(name, sizeof(name), "a trickle is cut off by the low-speed limit (%s, %llu ms)", d.detail,
+                 (unsigned long long)d.duration_ms);
+        CHECK(d.outcome == HTTP_OUT_TIMEOUT && d.duration_ms >= 900 && d.duration_ms < 4000 &&
+                  strstr(d.detail, "too slow") != NULL,
+              name);
+        http_out_destroy(h_slow);
+        settings.total_timeout_ms = 1500;
+        settings.low_speed_bytes = 0;
+        settings.low_speed_time_s = 0;
     }
 
     /* Connection refused, a name that does not resolve. */
