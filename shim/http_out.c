@@ -508,6 +508,12 @@ http_out_create(h2o_evloop_t *loop, const struct http_out_settings *s)
                   v->version);
         return NULL;
     }
+    /* The extra CAs go into OpenSSL's certificate store, which only libcurl's OpenSSL backend has. */
+    if (s->ca_file != NULL && (v->ssl_version == NULL || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)) {
+        LOG_ERROR("webhooks.ca_file needs libcurl built with OpenSSL, not %s",
+                  v->ssl_version ? v->ssl_version : "none");
+        return NULL;
+    }
     if ((h = calloc(1, sizeof(*h))) == NULL)
         return NULL;
     h->loop = loop;
