@@ -385,6 +385,57 @@ on_api_keys(struct walk *w, const char *section, const char *key, yaml_node_t *v
 }
 
 static int
+on_webhooks(struct walk *w, const char *section, const char *key, yaml_node_t *v)
+{
+    struct config *c = w->cfg;
+
+    if (strcmp(key, "deliver") == 0)
+        return get_bool(w, v, "webhooks.deliver", &c->webhooks_deliver);
+    if (strcmp(key, "max_in_flight") == 0)
+        GET_UINT(w, v, "webhooks.max_in_flight", 1, 10000, c->webhooks_max_in_flight);
+    else if (strcmp(key, "max_in_flight_per_endpoint") == 0)
+        GET_UINT(w, v, "webhooks.max_in_flight_per_endpoint", 1, 1000, c->webhooks_max_in_flight_per_endpoint);
+    else if (strcmp(key, "batch") == 0)
+        GET_UINT(w, v, "webhooks.batch", 1, 1000, c->webhooks_batch);
+    else if (strcmp(key, "lease_s") == 0)
+        GET_UINT(w, v, "webhooks.lease_s", 1, 86400, c->webhooks_lease_s);
+    else if (strcmp(key, "poll_ms") == 0)
+        GET_UINT(w, v, "webhooks.poll_ms", 10, 600000, c->webhooks_poll_ms);
+    else if (strcmp(key, "connect_timeout_ms") == 0)
+        GET_UINT(w, v, "webhooks.connect_timeout_ms", 100, 60000, c->webhooks_connect_timeout_ms);
+    else if (strcmp(key, "timeout_ms") == 0)
+        GET_UINT(w, v, "webhooks.timeout_ms", 100, 300000, c->webhooks_timeout_ms);
+    else if (strcmp(key, "ca_file") == 0) {
+        FILE *fp;
+        if (get_string(w, v, "webhooks.ca_file", &c->webhooks_ca_file) != 0)
+            return -1;
+        /* Read by each worker's http_out_create; an unreadable file is better refused here, with its line. */
+        if (c->webhooks_ca_file != NULL) {
+            if ((fp = fopen(c->webhooks_ca_file, "r")) == NULL)
+                return fail(w, v, "\"webhooks.ca_file\": could not open \"%s\": %s", c->webhooks_ca_file,
+                            strerror(errno));
+            fclose(fp);
+        }
+    } else if (strcmp(key, "allow_networks") == 0) {
+        if (v->type != YAML_SEQUENCE_NODE)
+            return fail(w, v, "\"webhooks.allow_networks\" must be a list");
+        c->nwebhooks_allow = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+            const char *s = item ? scalar(item) : NULL;
+            if (c->nwebhooks_allow == CONFIG_MAX_ALLOW_NETWORKS)
+                return fail(w, v, "at most %d networks in \"webhooks.allow_networks\"", CONFIG_MAX_ALLOW_NETWORKS);
+            if (s == NULL || config_parse_cidr(s, &c->webhooks_allow[c->nwebhooks_allow]) != 0)
+                return fail(w, item ? item : v, "\"webhooks.allow_networks\": \"%s\" is not an address or CIDR",
+                            s ? s : "");
+            c->nwebhooks_allow++;
+        }
+    } else
+        return fail(w, v, "unknown setting \"%s.%s\"", section, key);
+    return 0;
+}
+
+static int
 on_top(struct walk *w, const char *section, const char *key, yaml_node_t *v)
 {
     struct config *c = w->cfg;
@@ -405,6 +456,8 @@ on_top(struct walk *w, const char *section, const char *key, yaml_node_t *v)
         return each_pair(w, v, "rate_limits", on_rate_limits);
     if (strcmp(key, "api_keys") == 0)
         return each_pair(w, v, "api_keys", on_api_keys);
+    if (strcmp(key, "webhooks") == 0)
+        return each_pair(w, v, "webhooks", on_webhooks);
     if (strcmp(key, "threads") == 0) {
         GET_UINT(w, v, "threads", 0, 256, c->threads);
         return 0;
@@ -456,6 +509,13 @@ config_defaults(struct config *cfg)
     cfg->session_cookie = COOKIE_SECURE;
     cfg->session_max_lifetime = 12 * 3600;
     cfg->verified_ttl_s = 60;
+    cfg->webhooks_max_in_flight = 64;
+    cfg->webhooks_max_in_flight_per_endpoint = 4;
+    cfg->webhooks_batch = 32;
+    cfg->webhooks_lease_s = 60;
+    cfg->webhooks_poll_ms = 5000;
+    cfg->webhooks_connect_timeout_ms = 5000;
+    cfg->webhooks_timeout_ms = 15000;
     cfg->nclasses = sizeof(default_classes) / sizeof(default_classes[0]);
     memcpy(cfg->classes, default_classes, sizeof(default_classes));
 }
@@ -498,6 +558,13 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         rc = fail(&w, NULL, "\"listen.address\" must not be empty");
     if (rc == 0 && cfg->db_conninfo == NULL)
         rc = fail(&w, NULL, "\"database.conninfo\" must not be empty");
+    if (rc == 0 && cfg->webhooks_max_in_flight_per_endpoint > cfg->webhooks_max_in_flight)
+        rc = fail(&w, NULL, "\"webhooks.max_in_flight_per_endpoint\" exceeds \"webhooks.max_in_flight\"");
+    if (rc == 0 && cfg->webhooks_connect_timeout_ms > cfg->webhooks_timeout_ms)
+        rc = fail(&w, NULL, "\"webhooks.connect_timeout_ms\" exceeds \"webhooks.timeout_ms\"");
+    /* A lease that ends before the attempt would let another shim deliver the same message at once. */
+    if (rc == 0 && (unsigned long long)cfg->webhooks_lease_s * 1000 <= cfg->webhooks_timeout_ms)
+        rc = fail(&w, NULL, "\"webhooks.lease_s\" must be longer than \"webhooks.timeout_ms\"");
     for (unsigned i = 0; rc == 0 && i < cfg->nclasses; i++)
         if (cfg->classes[i].burst > cfg->classes[i].limit)
             rc = fail(&w, NULL, "rate-limit class \"%s\": burst exceeds limit", cfg->classes[i].name);
@@ -521,6 +588,7 @@ config_free(struct config *cfg)
     free(cfg->metrics_address);
     free(cfg->rl_store);
     free(cfg->session_key_file);
+    free(cfg->webhooks_ca_file);
     for (unsigned i = 0; i < cfg->nsession_origins; i++)
         free(cfg->session_origins[i]);
     memset(cfg, 0, sizeof(*cfg));

@@ -15,6 +15,7 @@
 #define CONFIG_MAX_PROXIES 64
 #define CONFIG_NAME_MAX 32
 #define CONFIG_MAX_ORIGINS 16
+#define CONFIG_MAX_ALLOW_NETWORKS 64
 
 /* What a rate-limit class counts requests by; a class may use several. */
 enum rl_key_kind {
@@ -78,6 +79,18 @@ struct config {
     char *session_origins[CONFIG_MAX_ORIGINS]; /* the shim's own origins; none: derived from Host */
     unsigned nsession_origins;
     unsigned verified_ttl_s; /* a key the database accepted counts as proved this long (handlers/machine.c) */
+    /* webhooks.*: the deliverer (deliver.c) and its outbound requests (http_out.c) */
+    int webhooks_deliver;                         /* 1: this shim claims and delivers webhooks */
+    unsigned webhooks_max_in_flight;              /* deliveries in flight at once, per shim */
+    unsigned webhooks_max_in_flight_per_endpoint; /* of which to one endpoint, at most */
+    unsigned webhooks_batch;                      /* deliveries claimed at most per claim */
+    unsigned webhooks_lease_s;                    /* a claim is another shim's to take after this; > timeout */
+    unsigned webhooks_poll_ms;                    /* the backstop poll, should a notification be missed */
+    unsigned webhooks_connect_timeout_ms;         /* <= webhooks_timeout_ms */
+    unsigned webhooks_timeout_ms;                 /* a whole attempt, connection included */
+    char *webhooks_ca_file;                       /* NULL: the system's CAs only; else trusted as well */
+    struct config_cidr webhooks_allow[CONFIG_MAX_ALLOW_NETWORKS]; /* reachable despite netranges.h: dangerous */
+    unsigned nwebhooks_allow;
 };
 
 /* Fills in every default. */

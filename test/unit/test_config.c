@@ -1,5 +1,6 @@
 /* Unit tests of config.c. */
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -95,6 +96,76 @@ main(void)
     CHECK(load("api_keys: {verified_ttl_s: 3601}\n", &cfg, err, sizeof(err)) == -1 &&
               strstr(err, "api_keys.verified_ttl_s") != NULL,
           "a TTL over an hour refused");
+    config_free(&cfg);
+    CHECK(load("", &cfg, err, sizeof(err)) == 0 && cfg.webhooks_deliver == 0 && cfg.webhooks_max_in_flight == 64 &&
+              cfg.webhooks_max_in_flight_per_endpoint == 4 && cfg.webhooks_batch == 32 && cfg.webhooks_lease_s == 60 &&
+              cfg.webhooks_poll_ms == 5000 && cfg.webhooks_connect_timeout_ms == 5000 &&
+              cfg.webhooks_timeout_ms == 15000 && cfg.webhooks_ca_file == NULL && cfg.nwebhooks_allow == 0,
+          "webhooks: the defaults, delivering off, no network allowed");
+    config_free(&cfg);
+    CHECK(load("webhooks:\n  deliver: true\n  max_in_flight: 8\n  max_in_flight_per_endpoint: 2\n  batch: 5\n"
+               "  lease_s: 3\n  poll_ms: 200\n  connect_timeout_ms: 300\n  timeout_ms: 1000\n"
+               "  ca_file: /dev/null\n  allow_networks: [127.0.0.0/8, \"::1\", 10.1.0.0/16]\n",
+               &cfg, err, sizeof(err)) == 0 &&
+              cfg.webhooks_deliver == 1 && cfg.webhooks_max_in_flight == 8 &&
+              cfg.webhooks_max_in_flight_per_endpoint == 2 && cfg.webhooks_batch == 5 && cfg.webhooks_lease_s == 3 &&
+              cfg.webhooks_poll_ms == 200 && cfg.webhooks_connect_timeout_ms == 300 &&
+              cfg.webhooks_timeout_ms == 1000 && strcmp(cfg.webhooks_ca_file, "/dev/null") == 0 &&
+              cfg.nwebhooks_allow == 3 && cfg.webhooks_allow[0].family == AF_INET &&
+              cfg.webhooks_allow[0].prefix == 8 && cfg.webhooks_allow[1].family == AF_INET6 &&
+              cfg.webhooks_allow[1].prefix == 128 && cfg.webhooks_allow[2].prefix == 16,
+          "webhooks: every setting is read");
+    config_free(&cfg);
+    {
+        /* Each refusal names the file's line and the setting. */
+        static const struct {
+            const char *yaml, *line, *says;
+        } bad[] = {
+            {"webhooks:\n  deliver: yes\n", ":2:", "\"webhooks.deliver\" must be true or false"},
+            {"webhooks:\n  max_in_flight: 0\n", ":2:", "\"webhooks.max_in_flight\" must be a whole number from 1"},
+            {"webhooks:\n  max_in_flight: 10001\n", ":2:", "webhooks.max_in_flight"},
+            {"webhooks:\n  max_in_flight_per_endpoint: 0\n", ":2:", "webhooks.max_in_flight_per_endpoint"},
+            {"webhooks:\n  batch: 1001\n", ":2:", "webhooks.batch"},
+            {"webhooks:\n  lease_s: 0\n", ":2:", "webhooks.lease_s"},
+            {"webhooks:\n  poll_ms: 9\n", ":2:", "webhooks.poll_ms"},
+            {"webhooks:\n  connect_timeout_ms: 99\n", ":2:", "webhooks.connect_timeout_ms"},
+            {"webhooks:\n  timeout_ms: 300001\n", ":2:", "webhooks.timeout_ms"},
+            {"webhooks:\n  timeout_ms: -1\n", ":2:", "webhooks.timeout_ms"},
+            {"webhooks:\n  ca_file: /nonexistent/ca.pem\n", ":2:", "\"webhooks.ca_file\": could not open"},
+            {"webhooks:\n  ca_file: [a]\n", ":2:", "\"webhooks.ca_file\" must be a string"},
+            {"webhooks:\n  allow_networks: 127.0.0.1\n", ":2:", "\"webhooks.allow_networks\" must be a list"},
+            {"webhooks:\n  allow_networks:\n    - 127.0.0.1\n    - localhost\n",
+             ":4:", "\"webhooks.allow_networks\": \"localhost\" is not an address or CIDR"},
+            {"webhooks:\n  allow_networks: [10.0.0.0/33]\n", ":2:", "\"10.0.0.0/33\" is not an address or CIDR"},
+            {"webhooks:\n  delivr: true\n", ":2:", "unknown setting \"webhooks.delivr\""},
+            {"webhooks: true\n", ":1:", "\"webhooks\" must be a mapping"},
+            {"webhooks:\n  max_in_flight: 4\n  max_in_flight_per_endpoint: 5\n", "",
+             "exceeds \"webhooks.max_in_flight\""},
+            {"webhooks:\n  connect_timeout_ms: 2000\n  timeout_ms: 1000\n", "", "exceeds \"webhooks.timeout_ms\""},
+            {"webhooks:\n  lease_s: 15\n", "", "\"webhooks.lease_s\" must be longer than \"webhooks.timeout_ms\""},
+        };
+        char name[256];
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            snprintf(name, sizeof(name), "webhooks refused: %s", bad[i].says);
+            CHECK(load(bad[i].yaml, &cfg, err, sizeof(err)) == -1 && strstr(err, bad[i].line) != NULL &&
+                      strstr(err, bad[i].says) != NULL,
+                  name);
+            if (strstr(err, bad[i].says) == NULL)
+                printf("# %s\n", err);
+            config_free(&cfg);
+        }
+    }
+    {
+        char yaml[8192] = "webhooks:\n  allow_networks:\n";
+        for (int i = 0; i <= CONFIG_MAX_ALLOW_NETWORKS; i++)
+            snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml), "    - 10.0.%d.0/24\n", i);
+        CHECK(load(yaml, &cfg, err, sizeof(err)) == -1 && strstr(err, "at most 64 networks") != NULL,
+              "webhooks: too many allowed networks refused");
+        config_free(&cfg);
+    }
+    CHECK(load("webhooks: {lease_s: 16, timeout_ms: 15000, allow_networks: []}\n", &cfg, err, sizeof(err)) == 0 &&
+              cfg.nwebhooks_allow == 0,
+          "webhooks: a lease just longer than the timeout, an empty allow list");
     config_free(&cfg);
     CHECK(load("trusted_proxies: [nonsense]\n", &cfg, err, sizeof(err)) == -1, "bad proxy refused");
     config_free(&cfg);
