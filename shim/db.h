@@ -23,7 +23,7 @@
 #include "config.h"
 
 #define DB_MAX_STMTS 6
-#define DB_MAX_PARAMS 6
+#define DB_MAX_PARAMS 8
 
 struct db_pool;
 struct db_job;

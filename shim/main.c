@@ -34,6 +34,7 @@
 
 #include <curl/curl.h>
 
+#include "deliver.h"
 #include "log.h"
 #include "metrics.h"
 #include "offload.h"
@@ -182,6 +183,8 @@ begin_shutdown(struct shim_thread *t)
         return;
     t->shutting_down = 1;
     t->shutdown_at_ms = h2o_now(t->loop);
+    if (t->deliverer != NULL)
+        deliver_stop(t->deliverer);
     if (t->listener != NULL) {
         h2o_socket_read_stop(t->listener);
         h2o_socket_close(t->listener);
@@ -218,6 +221,8 @@ on_tick(h2o_timeout_entry_t *entry)
     uint64_t now = h2o_now(t->loop);
 
     db_pool_tick(t->db, now);
+    if (t->deliverer != NULL)
+        deliver_tick(t->deliverer, now);
     if (t->index == 0 && shim.rl_database && now >= t->rl_purge_at_ms) {
         if (t->rl_purge_at_ms != 0)
             rl_db_purge(t->db);
@@ -227,8 +232,12 @@ on_tick(h2o_timeout_entry_t *entry)
     pthread_mutex_lock(&t->stats_lock);
     db_pool_stats(t->db, &t->stats);
     pthread_mutex_unlock(&t->stats_lock);
-    /* A request in flight may still wait for a connection, then run: both timeouts bound it. */
-    if (t->shutting_down && (t->inflight == 0 || now - t->shutdown_at_ms > shim.cfg->request_timeout_ms +
+    /*
+     * A request in flight may still wait for a connection, then run: both
+     * timeouts bound it.  Webhook transfers still running then are cancelled
+     * (deliver_destroy): their leases expire, and they are delivered again.
+     */
+    if (t->shutting_down && ((t->inflight == 0 && (t->deliverer == NULL || deliver_busy(t->deliverer) == 0)) || now - t->shutdown_at_ms > shim.cfg->request_timeout_ms +
                                                                                2 * shim.cfg->db_query_timeout_ms)) {
         t->done = 1;
         return;
@@ -244,6 +253,8 @@ worker_main(void *arg)
     while (!t->done)
         h2o_evloop_run(t->loop, INT32_MAX);
     reply_flush_log(t);
+    deliver_destroy(t->deliverer);
+    t->deliverer = NULL;
     db_pool_destroy(t->db);
     t->db = NULL;
     return NULL;
@@ -276,6 +287,8 @@ init_worker(struct shim_thread *t, unsigned index)
     if (RAND_bytes((unsigned char *)&t->request_prefix, sizeof(t->request_prefix)) != 1)
         return -1;
     if ((t->db = db_pool_create(t->loop, shim.cfg, &t->db_counters)) == NULL)
+        return -1;
+    if (shim.cfg->webhooks_deliver && (t->deliverer = deliver_create(t)) == NULL)
         return -1;
     h2o_timeout_init(t->loop, &t->tick_timeout, TICK_MS);
     h2o_timeout_init(t->loop, &t->refusal_timeout, shim.cfg->refusal_delay_ms);
@@ -481,6 +494,8 @@ main(int argc, char **argv)
     }
     for (unsigned i = 0; i < shim.nthreads; i++)
         pthread_create(&shim.threads[i].tid, NULL, worker_main, &shim.threads[i]);
+    /* Notifications that something is due reach the deliverers from now on (registry.c listens). */
+    deliver_wakes(1);
     LOG_INFO("listening on %s port %u with %u thread(s)%s", cfg->listen_address, cfg->listen_port, shim.nthreads,
              shim.ssl_ctx ? ", TLS" : "");
 
@@ -495,6 +510,7 @@ main(int argc, char **argv)
         break;
     }
     LOG_INFO("shutting down: finishing requests in flight");
+    deliver_wakes(0);
     for (unsigned i = 0; i < shim.nthreads; i++) {
         struct control_message *m = calloc(1, sizeof(*m));
         m->kind = CONTROL_SHUTDOWN;

@@ -16,6 +16,13 @@
 static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 #define NBUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
 
+/* Attempt outcomes, as the database names them (actloom.webhook_record). */
+static const char *const webhook_outcomes[] = {"delivered", "http_status",        "timeout", "connect", "dns",
+                                               "tls",       "refused_address",    "response_too_large", "error"};
+#define NOUTCOMES (sizeof(webhook_outcomes) / sizeof(webhook_outcomes[0]))
+static const double attempt_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15};
+#define NATTEMPT_BUCKETS (sizeof(attempt_bounds) / sizeof(attempt_bounds[0]))
+
 struct series {
     char route[ROUTE_MAX];
     int status;
@@ -35,6 +42,11 @@ struct metrics {
     size_t nlimited;
     unsigned long long buckets[NBUCKETS + 1];
     unsigned long long duration_sum_us;
+    unsigned long long attempts[NOUTCOMES];
+    unsigned long long attempt_buckets[NATTEMPT_BUCKETS + 1];
+    unsigned long long attempt_sum_ms;
+    unsigned webhook_in_flight;
+    long long webhook_due; /* -1: not known */
 };
 
 struct metrics *
@@ -42,8 +54,10 @@ metrics_create(void)
 {
     struct metrics *m = calloc(1, sizeof(*m));
 
-    if (m != NULL)
+    if (m != NULL) {
         pthread_mutex_init(&m->lock, NULL);
+        m->webhook_due = -1;
+    }
     return m;
 }
 
@@ -108,6 +122,47 @@ metrics_rate_limited(struct metrics *m, const char *class_name)
     }
     if (i < m->nlimited)
         m->limited[i].count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* The slot of an outcome; one the table does not know counts as "error", the last. */
+static size_t
+outcome_slot(const char *outcome)
+{
+    size_t o = 0;
+
+    while (o < NOUTCOMES - 1 && strcmp(webhook_outcomes[o], outcome) != 0)
+        o++;
+    return o;
+}
+
+void
+metrics_webhook_attempt(struct metrics *m, const char *outcome, uint64_t duration_ms)
+{
+    size_t o = outcome_slot(outcome), b = 0;
+
+    while (b < NATTEMPT_BUCKETS && (double)duration_ms / 1000 > attempt_bounds[b])
+        b++;
+    pthread_mutex_lock(&m->lock);
+    m->attempts[o]++;
+    m->attempt_buckets[b]++;
+    m->attempt_sum_ms += duration_ms;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void
+metrics_webhook_in_flight(struct metrics *m, unsigned n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->webhook_in_flight = n;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void
+metrics_webhook_due(struct metrics *m, long long n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->webhook_due = n;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -176,6 +231,15 @@ metrics_render(struct metrics *const *all, size_t n, size_t *len)
         for (size_t i = 0; i <= NBUCKETS; i++)
             sum->buckets[i] += m->buckets[i];
         sum->duration_sum_us += m->duration_sum_us;
+        for (size_t i = 0; i < NOUTCOMES; i++)
+            sum->attempts[i] += m->attempts[i];
+        for (size_t i = 0; i <= NATTEMPT_BUCKETS; i++)
+            sum->attempt_buckets[i] += m->attempt_buckets[i];
+        sum->attempt_sum_ms += m->attempt_sum_ms;
+        sum->webhook_in_flight += m->webhook_in_flight;
+        /* Every deliverer asks about its own shard. */
+        if (m->webhook_due >= 0)
+            sum->webhook_due = (sum->webhook_due < 0 ? 0 : sum->webhook_due) + m->webhook_due;
         pthread_mutex_unlock(&m->lock);
     }
 
@@ -199,6 +263,36 @@ metrics_render(struct metrics *const *all, size_t n, size_t *len)
     }
     bprintf(&b, "actloom_http_request_duration_seconds_sum %.6f\n", (double)sum->duration_sum_us / 1e6);
     bprintf(&b, "actloom_http_request_duration_seconds_count %llu\n", cumulative);
+    bprintf(&b, "# HELP actloom_webhook_attempts_total Webhook delivery attempts, by outcome.\n"
+                "# TYPE actloom_webhook_attempts_total counter\n");
+    for (size_t i = 0; i < NOUTCOMES; i++)
+        bprintf(&b, "actloom_webhook_attempts_total{outcome=\"%s\"} %llu\n", webhook_outcomes[i], sum->attempts[i]);
+    bprintf(&b, "# HELP actloom_webhook_refused_addresses_total Webhook connections refused by the address check.\n"
+                "# TYPE actloom_webhook_refused_addresses_total counter\n"
+                "actloom_webhook_refused_addresses_total %llu\n",
+            sum->attempts[outcome_slot("refused_address")]);
+    bprintf(&b, "# HELP actloom_webhook_attempt_duration_seconds Time from the start of an attempt to its outcome.\n"
+                "# TYPE actloom_webhook_attempt_duration_seconds histogram\n");
+    cumulative = 0;
+    for (size_t i = 0; i <= NATTEMPT_BUCKETS; i++) {
+        cumulative += sum->attempt_buckets[i];
+        if (i < NATTEMPT_BUCKETS)
+            bprintf(&b, "actloom_webhook_attempt_duration_seconds_bucket{le=\"%g\"} %llu\n", attempt_bounds[i],
+                    cumulative);
+        else
+            bprintf(&b, "actloom_webhook_attempt_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
+    }
+    bprintf(&b, "actloom_webhook_attempt_duration_seconds_sum %.3f\n", (double)sum->attempt_sum_ms / 1e3);
+    bprintf(&b, "actloom_webhook_attempt_duration_seconds_count %llu\n", cumulative);
+    bprintf(&b, "# HELP actloom_webhook_in_flight Webhook transfers in flight.\n"
+                "# TYPE actloom_webhook_in_flight gauge\n"
+                "actloom_webhook_in_flight %u\n",
+            sum->webhook_in_flight);
+    if (sum->webhook_due >= 0)
+        bprintf(&b, "# HELP actloom_webhook_due Deliveries due now and not yet claimed, as of the last claim.\n"
+                    "# TYPE actloom_webhook_due gauge\n"
+                    "actloom_webhook_due %lld\n",
+                sum->webhook_due);
     metrics_destroy(sum);
     *len = b.len;
     return b.data;

@@ -22,6 +22,13 @@ void metrics_destroy(struct metrics *m);
 void metrics_request(struct metrics *m, const char *route, int status, uint64_t duration_ns);
 void metrics_rate_limited(struct metrics *m, const char *class_name);
 
+/* One webhook delivery attempt, by the outcome the database records (deliver.c). */
+void metrics_webhook_attempt(struct metrics *m, const char *outcome, uint64_t duration_ms);
+/* The thread's webhook transfers in flight now. */
+void metrics_webhook_in_flight(struct metrics *m, unsigned n);
+/* Deliveries due now that no deliverer has claimed yet, as the database last said (any thread's). */
+void metrics_webhook_due(struct metrics *m, long long n);
+
 /* Renders the sum of n threads' metrics into a malloc'd string. */
 char *metrics_render(struct metrics *const *all, size_t n, size_t *len);
 

@@ -5,6 +5,11 @@
  * only in poll() with a deadline on a non-blocking connection, and checks
  * for shutdown at least every 200 ms.  A load that fails keeps the previous
  * snapshot in force.
+ *
+ * Its connection is also the shim's one LISTEN connection for the webhook
+ * deliverers: a notification on actloom_webhooks, sent at the commit of
+ * whatever made a delivery due, wakes them (deliver_wake_all), and so does
+ * every new connection, for what became due while none listened.
  */
 #include "registry.h"
 
@@ -17,11 +22,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "deliver.h"
 #include "log.h"
 #include "shim.h"
 #include "validate.h"
 
 #define CHANNEL "actloom_endpoints"
+/* Something became due for the webhook deliverers (deliver.h). */
+#define WEBHOOK_CHANNEL "actloom_webhooks"
 #define LOAD_SQL                                                                                                       \
     "SELECT version, method, path, call_sql, required_scope, rate_class, body_schema::text, query_schema::text "       \
     "FROM actloom.endpoint_registry()"
@@ -281,9 +289,12 @@ loader_main(void *arg)
         PGconn *pg = connect_db();
         PGresult *r;
 
-        if (pg != NULL && (r = run(pg, "LISTEN " CHANNEL)) != NULL) {
+        if (pg != NULL && (r = run(pg, config->webhooks_deliver ? "LISTEN " CHANNEL "; LISTEN " WEBHOOK_CHANNEL
+                                                                : "LISTEN " CHANNEL)) != NULL) {
             PQclear(r);
             __atomic_store_n(&reload_requested, 1, __ATOMIC_RELAXED);
+            /* Whatever became due while nobody listened is claimed now. */
+            deliver_wake_all();
             backoff = 0;
             while (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
                 PGnotify *n;
@@ -293,7 +304,10 @@ loader_main(void *arg)
                     break;
                 /* Notifications may also have arrived while a load ran. */
                 while ((n = PQnotifies(pg)) != NULL) {
-                    __atomic_store_n(&reload_requested, 1, __ATOMIC_RELAXED);
+                    if (strcmp(n->relname, WEBHOOK_CHANNEL) == 0)
+                        deliver_wake_all();
+                    else
+                        __atomic_store_n(&reload_requested, 1, __ATOMIC_RELAXED);
                     PQfreemem(n);
                 }
                 if (PQstatus(pg) == CONNECTION_BAD)

@@ -48,6 +48,7 @@ struct shim_thread {
     h2o_multithread_receiver_t control;
     h2o_multithread_receiver_t offloaded; /* jobs finished by the offload threads (offload.h) */
     struct db_pool *db;
+    struct deliverer *deliverer; /* webhooks.deliver: this worker's webhook deliverer (deliver.h) */
     pthread_mutex_t stats_lock; /* guards stats, read by /metrics on any thread */
     struct db_pool_stats stats; /* as of the last tick */
     struct db_counters db_counters;

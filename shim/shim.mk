@@ -18,7 +18,7 @@ SHIM_BIN = $(SHIM_OBJDIR)/actloom-shim
 
 SHIM_PKGS = libh2o-evloop libpq libcurl jansson yaml-0.1 zlib
 SHIM_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-	-Wno-missing-field-initializers -DH2O_USE_LIBUV=0 -D_GNU_SOURCE -Ishim \
+	-Wno-missing-field-initializers -DH2O_USE_LIBUV=0 -D_GNU_SOURCE -DACTLOOM_VERSION='"$(EXTVERSION)"' -Ishim \
 	$(shell pkg-config --cflags $(SHIM_PKGS))
 SHIM_LDLIBS = $(shell pkg-config --libs $(SHIM_PKGS)) -lssl -lcrypto -lpthread -lm
 SHIM_LDFLAGS =

@@ -19,19 +19,25 @@ fi
 sock=$run/sock
 
 shim_port=${ACTLOOM_SHIM_PORT:-8080}
-stop_shim() {
-	if [ -f "$run/shim.pid" ] && kill -0 "$(cat "$run/shim.pid")" 2>/dev/null; then
-		kill -TERM "$(cat "$run/shim.pid")"
-		for _ in $(seq 1 100); do kill -0 "$(cat "$run/shim.pid")" 2>/dev/null || break; sleep 0.1; done
+receiver_port=${ACTLOOM_RECEIVER_PORT:-8081}
+# Stops the process whose pid is in $run/$1.pid.
+stop_pid() {
+	if [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; then
+		kill -TERM "$(cat "$run/$1.pid")"
+		for _ in $(seq 1 100); do kill -0 "$(cat "$run/$1.pid")" 2>/dev/null || break; sleep 0.1; done
 	fi
-	rm -f "$run/shim.pid"
+	rm -f "$run/$1.pid"
+}
+stop_shim() {
+	stop_pid shim
+	stop_pid receiver
 }
 
 case "${1:-start}" in
 stop)
 	stop_shim
 	cluster_stop "$run"
-	echo "stopped the actloom demo shim and cluster in $run"
+	echo "stopped the actloom demo shim, webhook receiver and cluster in $run"
 	exit 0
 	;;
 start) ;;
@@ -84,6 +90,8 @@ fi
 # The application role keeps secrets out of the server log (README: Keeping
 # secrets out of the log); settings apply to the sessions it opens from now on.
 psql -d actloom -f - <test/demo-logging.sql
+# The demo's webhook receiver speaks plain HTTP on loopback.
+psql -d actloom -f - <test/demo-webhooks.sql
 
 ids=$(psql -d actloom -tA -F ' ' -c "
 	SELECT (SELECT id FROM actloom.companies WHERE name = 'Acme'),
@@ -114,6 +122,21 @@ if [ ! -s "$run/demo-api-key" ]; then
 fi
 key=$(cat "$run/demo-api-key")
 
+# Acme's webhook endpoint, registered once: its secret is shown once, and
+# kept only for the demo's receiver, which verifies every signature with it.
+receiver_dir=$run/webhooks
+if [ ! -s "$receiver_dir/secrets/acme" ]; then
+	as_pg mkdir -p -m 700 "$receiver_dir" "$receiver_dir/secrets"
+	psql -d actloom -tA -c "
+		BEGIN;
+		SET LOCAL ROLE demo_app;
+		SELECT actloom.act_as('$olivia', '$acme');
+		SELECT actloom.webhook_endpoint_create('$acme', 'http://127.0.0.1:$receiver_port/ok/acme',
+			'the make run receiver', '{}') ->> 'secret';
+		COMMIT;" | grep '^whsec_' | as_pg sh -c 'umask 077; cat >"$1"' sh "$receiver_dir/secrets/acme"
+	echo "registered Acme's webhook endpoint http://127.0.0.1:$receiver_port/ok/acme"
+fi
+
 # The key that signs session cookies (HS256), created once, mode 0600.
 if [ ! -f "$run/session.keys" ]; then
 	as_pg sh -c 'umask 077; printf "key demo1 %s\nactive demo1\n" "$(openssl rand -hex 32)" >"$1"' sh "$run/session.keys"
@@ -132,9 +155,16 @@ database:
 session:
   key_file: "$run/session.keys"
   cookie: insecure-dev
+# The demo delivers webhooks to its receiver on loopback, which only this
+# explicit (and, outside a demo, dangerous) allowance makes reachable.
+webhooks:
+  deliver: true
+  allow_networks: ["127.0.0.1/32"]
 YAML
 [ "$(id -u)" -eq 0 ] && chown postgres: "$run/shim.yaml"
 stop_shim
+as_pg sh -c 'echo $$ >"$1/receiver.pid"; exec perl "$2/test/webhook-receiver.pl" serve "$1/webhooks" "$3" 2>>"$1/receiver.log"' \
+	sh "$run" "$PWD" "$receiver_port" </dev/null >/dev/null 2>&1 &
 # The shell writes its own pid, then becomes the shim: the pid is the shim's.
 as_pg sh -c 'echo $$ >"$1/shim.pid"; exec "$2/actloom-shim" --config "$1/shim.yaml" >>"$1/shim-access.log" 2>>"$1/shim.log"' \
 	sh "$run" "$PG_BINDIR" </dev/null >/dev/null 2>&1 &
@@ -230,6 +260,14 @@ Acme's demo API key (scopes reports.generate, classify.run) is in $run/demo-api-
          -H 'Content-Type: application/json' -d '{"title": "", "extra": 1}'    # 422, every issue listed
 
     curl -s http://127.0.0.1:$shim_port/metrics
+
+Every report created emits a "report.created" webhook to Acme's endpoint; the
+demo's receiver (http://127.0.0.1:$receiver_port) checks its signature itself:
+
+    curl -s -X POST http://127.0.0.1:$shim_port/v1/reports \\
+         -H 'Authorization: Bearer $key' \\
+         -H 'Content-Type: application/json' -d '{"title": "Webhook demo"}'
+    perl test/webhook-receiver.pl show $run/webhooks
 
 Sign up and sign in over HTTP, keeping the session cookie in a jar:
 

@@ -64,6 +64,11 @@ struct api_route {
 };
 
 #define ROLE_ENUM "{\"enum\":[\"member\",\"admin\",\"executive\",\"owner\"]}"
+/* The writable fields of a webhook endpoint; the database checks the URL and the event types in full. */
+#define WEBHOOK_FIELDS(extra)                                                                                          \
+    "{\"type\":\"object\"," extra "\"properties\":{\"url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048},"     \
+    "\"description\":{\"type\":\"string\",\"maxLength\":500},\"event_types\":{\"type\":\"array\",\"maxItems\":100,"     \
+    "\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}},\"enabled\":{\"type\":\"boolean\"}}}"
 
 /* One endpoint a few lines, read top to bottom. */
 /* clang-format off */
@@ -123,6 +128,42 @@ static const struct api_route api_routes[] = {
      NULL, "manage", 204, "SELECT actloom.secret_put($1, $2, $3)", {"company", "path", "body.value"}},
     {"DELETE", "/api/companies/{company}/secrets/{name}", NULL, NULL, "manage", 204,
      "SELECT actloom.secret_delete($1, $2)", {"company", "path"}},
+
+    /* webhook endpoints: the secret shown once at creation and rotation, fingerprints otherwise */
+    {"GET", "/api/companies/{company}/webhooks", NULL, NULL, "webhooks", 200,
+     "SELECT actloom.webhook_endpoints($1)", {"company"}},
+    {"POST", "/api/companies/{company}/webhooks", WEBHOOK_FIELDS("\"required\":[\"url\"],"), NULL, "webhooks", 201,
+     "SELECT actloom.webhook_endpoint_create($1, $2, coalesce($3, ''), "
+     "ARRAY(SELECT pg_catalog.jsonb_array_elements_text(coalesce($4::jsonb, '[]'))))",
+     {"company", "body.url", "body.description", "body.event_types"}},
+    {"GET", "/api/companies/{company}/webhooks/{id}", NULL, NULL, "webhooks", 200,
+     "SELECT actloom.webhook_endpoint($1, $2::uuid)", {"company", "path"}},
+    {"PATCH", "/api/companies/{company}/webhooks/{id}", WEBHOOK_FIELDS(""), NULL, "webhooks", 200,
+     "SELECT actloom.webhook_endpoint_update($1, $2::uuid, $3::jsonb)", {"company", "path", "body"}},
+    {"DELETE", "/api/companies/{company}/webhooks/{id}", NULL, NULL, "webhooks", 204,
+     "SELECT actloom.webhook_endpoint_delete($1, $2::uuid)", {"company", "path"}},
+    {"POST", "/api/companies/{company}/webhooks/{id}/rotate-secret",
+     "{\"type\":\"object\",\"properties\":{\"grace_seconds\":{\"type\":\"integer\",\"minimum\":0,"
+     "\"maximum\":604800}}}",
+     NULL, "webhooks", 200,
+     "SELECT actloom.webhook_rotate_secret($1, $2::uuid, "
+     "coalesce($3::integer, 86400) * interval '1 second')",
+     {"company", "path", "body.grace_seconds"}},
+    {"POST", "/api/companies/{company}/webhooks/{id}/test", NULL, NULL, "webhooks", 202,
+     "SELECT actloom.webhook_send_test($1, $2::uuid)", {"company", "path"}},
+    {"GET", "/api/companies/{company}/webhooks/{id}/deliveries", NULL,
+     "{\"type\":\"object\",\"properties\":{\"after\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200},"
+     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100}}}",
+     "webhooks", 200,
+     "SELECT actloom.webhook_deliveries($1, $2::uuid, $3, coalesce($4::integer, 20))",
+     {"company", "path", "query.after", "query.limit"}},
+    {"POST", "/api/companies/{company}/webhooks/{id}/redeliver",
+     "{\"type\":\"object\",\"required\":[\"since\"],\"properties\":{\"since\":{\"type\":\"string\","
+     "\"format\":\"date-time\"}}}",
+     NULL, "webhooks", 202,
+     "SELECT actloom.webhook_redeliver_failed($1, $2::uuid, $3::timestamptz)", {"company", "path", "body.since"}},
+    {"POST", "/api/companies/{company}/webhook-deliveries/{id}/redeliver", NULL, NULL, "webhooks", 202,
+     "SELECT actloom.webhook_redeliver($1, $2::uuid)", {"company", "path"}},
 
     /* the company's audit chain: pages, verification, signed checkpoints with the key that checks them */
     {"GET", "/api/companies/{company}/audit", NULL,
