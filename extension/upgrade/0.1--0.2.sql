@@ -617,6 +617,9 @@ GRANT EXECUTE ON FUNCTION
 	actloom.rate_limit_fail(uuid, text, text, integer, integer, integer)
 	TO actloom_gateway;
 
+-- Outbound webhooks, new in 0.2.
+\ir ../sql/92_webhooks.sql
+
 -- Privileges last, as in the install script: EXECUTE is revoked from PUBLIC
 -- on every function of the schema, new ones included, and granted back
 -- where the privileges fragment says.  Re-applying it to the objects of 0.1
