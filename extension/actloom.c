@@ -129,7 +129,7 @@ _PG_init(void)
 							&WebhookMaxPayload,
 							65536, 1024, 1024 * 1024,
 							PGC_SUSET,
-							GUC_UNIT_BYTE,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("actloom.webhook_allow_http",
