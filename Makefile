@@ -43,7 +43,7 @@ UPGRADE_SCRIPTS = $(patsubst extension/upgrade/%.sql,extension/actloom--%.sql,\
 	$(sort $(wildcard extension/upgrade/*--*.sql)))
 DATA_built = extension/actloom--$(EXTVERSION).sql $(UPGRADE_SCRIPTS)
 EXTRA_CLEAN = $(DATA_built) extension/build.flags
-REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people ratelimit partitions comments
+REGRESS = setup roles memberships tenancy context errors audit seal apikeys passwords endpoints sessions people ratelimit partitions webhooks comments
 REGRESS_OPTS = --inputdir=. --outputdir=.
 NO_INSTALLCHECK_TAP = 1
 

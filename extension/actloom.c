@@ -114,6 +114,53 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("actloom.webhook_max_endpoints",
+							"Most webhook endpoints a company may register.",
+							NULL,
+							&WebhookMaxEndpoints,
+							20, 1, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("actloom.webhook_max_payload",
+							"Largest payload of a webhook event, in bytes of its JSON text.",
+							NULL,
+							&WebhookMaxPayload,
+							65536, 1024, 1024 * 1024,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("actloom.webhook_allow_http",
+							 "Whether webhook endpoints may be plain http URLs.",
+							 "Off: only https. For tests and closed networks only.",
+							 &WebhookAllowHttp,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("actloom.webhook_retry_schedule",
+							   "When the attempts of a webhook delivery are made.",
+							   "Comma-separated delays: the n-th is waited before the n-th attempt, "
+							   "counted from the failure before it (the first from the event). "
+							   "Each is a whole number and a unit: ms, s, min, h or d.",
+							   &WebhookRetrySchedule,
+							   "0s,5s,5min,30min,2h,5h,10h,10h",
+							   PGC_SUSET,
+							   0,
+							   WebhookCheckRetrySchedule, NULL, NULL);
+
+	DefineCustomIntVariable("actloom.webhook_disable_after",
+							"How long every attempt to an endpoint may fail before it is disabled.",
+							NULL,
+							&WebhookDisableAfter,
+							5 * 24 * 3600, 1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	SessionInit();
 	MarkGUCPrefixReserved("actloom");
 	ContextInit();

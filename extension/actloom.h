@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/guc.h"
 #include "utils/inet.h"
 #include "utils/uuid.h"
 
@@ -74,6 +75,17 @@ extern const inet *ContextGetClientAddr(void);
 extern char *AuditSigningKeyFile;
 extern void AuditInit(void);
 
+/* apikey.c */
+extern void ApiKeyRandomBase62(char *out, int n);
+
+/* webhook.c */
+extern int	WebhookMaxEndpoints;
+extern int	WebhookMaxPayload;
+extern bool WebhookAllowHttp;
+extern char *WebhookRetrySchedule;
+extern int	WebhookDisableAfter;
+extern bool WebhookCheckRetrySchedule(char **newval, void **extra, GucSource source);
+
 /* session.c */
 extern void SessionInit(void);
 
@@ -98,12 +110,18 @@ extern bool CryptoGcmOpen(const uint8 *key, const uint8 *nonce,
 						  const uint8 *aad, size_t aadlen,
 						  const uint8 *cipher, size_t len,
 						  const uint8 *tag, uint8 *plain);
+extern void CryptoHmacSha256(const uint8 *key, size_t keylen, int nparts,
+							 const void *const *parts, const size_t *lens, uint8 *out);
 extern void CryptoForgetKeys(void);
 extern bool CryptoEqual(const void *a, const void *b, size_t len);
 extern void CryptoWipe(void *buf, size_t len);
 
 /* seal.c */
 extern void SealInit(void);
+extern bytea *SealWebhookSecret(const pg_uuid_t *company, const char *endpoint,
+								const uint8 *key, Size len);
+extern bytea *UnsealWebhookSecret(const pg_uuid_t *company, const char *endpoint,
+								  const bytea *sealed);
 
 /* keyring.c */
 typedef struct MasterKey

@@ -124,8 +124,9 @@ ApiKeyChecksum(const char *body, char *out)
 /*
  * Fill out with n uniformly random base62 characters.  A random byte is
  * used only when it is below 248 = 4 * 62, so "byte % 62" has no bias.
+ * webhook.c draws its message ids with it too.
  */
-static void
+void
 ApiKeyRandomBase62(char *out, int n)
 {
 	uint8		buf[64];

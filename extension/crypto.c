@@ -1,7 +1,7 @@
 /*
  * crypto.c
- *	  The one file that calls OpenSSL: random bytes, SHA-256, AES-256-GCM,
- *	  constant-time comparison and wiping.
+ *	  The one file that calls OpenSSL: random bytes, SHA-256, HMAC-SHA256,
+ *	  AES-256-GCM, constant-time comparison and wiping.
  *
  * Every OpenSSL failure goes through CryptoFail(), which clears OpenSSL's
  * error queue and raises one kind of error.
@@ -27,7 +27,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "actloom.h"
@@ -45,6 +47,7 @@ static GcmState SealState;
 static GcmState OpenState;
 static EVP_MD *Sha256 = NULL;
 static EVP_MD_CTX *Sha256Ctx = NULL;
+static EVP_MAC *Hmac = NULL;
 
 static EVP_CIPHER_CTX *CryptoGcmInit(GcmState *st, bool encrypt, const uint8 *key,
 									 const uint8 *nonce);
@@ -102,6 +105,41 @@ CryptoSha256(const void *data, size_t len, uint8 *out)
 	EVP_MD_CTX_reset(Sha256Ctx);
 	if (!ok)
 		CryptoFail("SHA-256");
+}
+
+/*
+ * CryptoHmacSha256 writes HMAC-SHA256 under key (keylen bytes) of the
+ * concatenation of nparts parts (parts[i], lens[i] bytes each) to out (32
+ * bytes).  The MAC context is made and freed on every call, so that no key
+ * schedule outlives it (freeing cleanses it); the MAC itself is fetched once.
+ */
+void
+CryptoHmacSha256(const uint8 *key, size_t keylen, int nparts,
+				 const void *const *parts, const size_t *lens, uint8 *out)
+{
+	EVP_MAC_CTX *ctx;
+	OSSL_PARAM	params[2];
+	size_t		outlen = 0;
+	bool		ok;
+	int			i;
+
+	if (Hmac == NULL && (Hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		CryptoFail("HMAC lookup");
+	if ((ctx = EVP_MAC_CTX_new(Hmac)) == NULL)
+		CryptoFail("HMAC context");
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	ok = EVP_MAC_init(ctx, key, keylen, params) == 1;
+	for (i = 0; ok && i < nparts; i++)
+		ok = EVP_MAC_update(ctx, parts[i], lens[i]) == 1;
+	ok = ok && EVP_MAC_final(ctx, out, &outlen, CRYPTO_SHA256_LEN) == 1 &&
+		outlen == CRYPTO_SHA256_LEN;
+	EVP_MAC_CTX_free(ctx);
+	if (!ok)
+	{
+		OPENSSL_cleanse(out, CRYPTO_SHA256_LEN);
+		CryptoFail("HMAC-SHA256");
+	}
 }
 
 /* Check a length for OpenSSL's int-sized interfaces. */

@@ -22,8 +22,9 @@
  *				 || nonce (12, random) || ciphertext || tag (16)
  *
  * with associated data "actloom/seal/v1" || company id || the 5 header bytes
- * || kind ('G' generic, 'N' named secret) || length-prefixed purpose ||
- * length-prefixed name (empty for generic values).  A sealed value copied to
+ * || kind ('G' generic, 'N' named secret, 'W' webhook signing secret) ||
+ * length-prefixed purpose || length-prefixed name (empty for generic
+ * values; the endpoint id, as text, for webhook secrets).  A sealed value copied to
  * another company, purpose or name, or changed in any bit, does not open;
  * each way it can fail has its own message (truncated, unknown version,
  * another data key, does not authenticate, shredded).
@@ -72,7 +73,8 @@
 typedef enum SealKind
 {
 	SEAL_GENERIC = 'G',
-	SEAL_NAMED = 'N'
+	SEAL_NAMED = 'N',
+	SEAL_WEBHOOK = 'W'
 } SealKind;
 
 typedef struct DataKey
@@ -676,6 +678,35 @@ unseal_secret(PG_FUNCTION_ARGS)
 										  SECRET_PURPOSE, strlen(SECRET_PURPOSE),
 										  VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
 										  PG_GETARG_BYTEA_PP(2)));
+}
+
+#define WEBHOOK_PURPOSE "actloom.webhook_secret"
+
+/*
+ * SealWebhookSecret seals the signing key of a webhook endpoint for its
+ * company, bound to the endpoint: a sealed key copied to another endpoint's
+ * row does not open.  Internal to webhook.c, which checks who asks.
+ */
+bytea *
+SealWebhookSecret(const pg_uuid_t *company, const char *endpoint,
+				  const uint8 *key, Size len)
+{
+	return SealValue(company, SEAL_WEBHOOK, WEBHOOK_PURPOSE, strlen(WEBHOOK_PURPOSE),
+					 endpoint, strlen(endpoint), (const char *) key, len);
+}
+
+/*
+ * UnsealWebhookSecret opens what SealWebhookSecret sealed for the same
+ * company and endpoint, into a palloc'd bytea the caller wipes; it raises
+ * as UnsealValue does (55000 once the company was shredded).
+ */
+bytea *
+UnsealWebhookSecret(const pg_uuid_t *company, const char *endpoint,
+					const bytea *sealed)
+{
+	return (bytea *) UnsealValue(company, SEAL_WEBHOOK, WEBHOOK_PURPOSE,
+								 strlen(WEBHOOK_PURPOSE), endpoint, strlen(endpoint),
+								 sealed);
 }
 
 PG_FUNCTION_INFO_V1(rewrap_data_key);

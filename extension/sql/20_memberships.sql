@@ -202,6 +202,8 @@ BEGIN
 		VALUES (add_member.company, add_member.user_id, add_member.role);
 	PERFORM actloom._audit_to(company, 'member.add', 'user', add_member.user_id::text,
 							  jsonb_build_object('role', add_member.role));
+	PERFORM actloom._webhook_emit(company, 'member.added',
+								  jsonb_build_object('user_id', add_member.user_id, 'role', add_member.role));
 END
 $$;
 COMMENT ON FUNCTION actloom.add_member(uuid, uuid, actloom.company_role) IS
@@ -250,6 +252,9 @@ BEGIN
 	 WHERE m.company_id = set_role.company AND m.user_id = set_role.user_id;
 	PERFORM actloom._audit_to(company, 'member.set_role', 'user', set_role.user_id::text,
 							  jsonb_build_object('from', old_role, 'to', set_role.role));
+	PERFORM actloom._webhook_emit(company, 'member.role_changed',
+								  jsonb_build_object('user_id', set_role.user_id, 'from', old_role,
+													 'to', set_role.role));
 END
 $$;
 COMMENT ON FUNCTION actloom.set_role(uuid, uuid, actloom.company_role) IS
@@ -280,6 +285,9 @@ BEGIN
 	PERFORM actloom._audit_to(company, 'member.remove', 'user', remove_member.user_id::text,
 							  jsonb_build_object('role', old_role,
 												 'left', remove_member.user_id = actloom.current_user_id()));
+	PERFORM actloom._webhook_emit(company, 'member.removed',
+								  jsonb_build_object('user_id', remove_member.user_id, 'role', old_role,
+													 'left', remove_member.user_id = actloom.current_user_id()));
 END
 $$;
 COMMENT ON FUNCTION actloom.remove_member(uuid, uuid) IS

@@ -205,6 +205,8 @@ BEGIN
 		SET sealed = excluded.sealed, updated_at = now();
 	PERFORM actloom._audit_to(company, 'secret.put', 'secret', name,
 							  jsonb_build_object('replaced', replaced));
+	PERFORM actloom._webhook_emit(company, 'secret.stored',
+								  jsonb_build_object('name', name, 'replaced', replaced));
 END
 $$;
 COMMENT ON FUNCTION actloom.secret_put(uuid, text, text) IS
@@ -225,6 +227,7 @@ BEGIN
 		RAISE EXCEPTION 'secret "%" does not exist', name USING ERRCODE = 'no_data_found';
 	END IF;
 	PERFORM actloom._audit_to(company, 'secret.delete', 'secret', name, '{}');
+	PERFORM actloom._webhook_emit(company, 'secret.deleted', jsonb_build_object('name', name));
 END
 $$;
 COMMENT ON FUNCTION actloom.secret_delete(uuid, text) IS

@@ -117,6 +117,9 @@ BEGIN
 	PERFORM actloom._audit_to(company, 'api_key.create', 'api_key', generated.key_id,
 							  jsonb_build_object('name', btrim(name), 'scopes', normalized,
 												 'expires_at', api_key_create.expires_at));
+	PERFORM actloom._webhook_emit(company, 'api_key.created',
+								  jsonb_build_object('key_id', generated.key_id, 'name', btrim(name),
+													 'scopes', normalized, 'expires_at', api_key_create.expires_at));
 	RETURN generated.key;
 END
 $$;
@@ -161,6 +164,7 @@ BEGIN
 	 WHERE k.key_id = api_key_revoke.key_id AND k.revoked_at IS NULL;
 	IF FOUND THEN
 		PERFORM actloom._audit_to(company, 'api_key.revoke', 'api_key', key_id, '{}');
+		PERFORM actloom._webhook_emit(company, 'api_key.revoked', jsonb_build_object('key_id', key_id));
 	END IF;
 END
 $$;

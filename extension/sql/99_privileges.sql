@@ -27,3 +27,6 @@ GRANT EXECUTE ON FUNCTION
 	actloom.audit_canonical(actloom.audit_log),
 	actloom.audit_checkpoint_message(uuid, bigint, bytea, timestamptz)
 	TO PUBLIC;
+
+-- Signing a message under a secret one holds reveals nothing stored.
+GRANT EXECUTE ON FUNCTION actloom.webhook_signature(text, text, bigint, text) TO PUBLIC;

@@ -115,6 +115,7 @@ BEGIN
 	 WHERE k.key_id = api_key_revoke.key_id AND k.revoked_at IS NULL;
 	IF FOUND THEN
 		PERFORM actloom._audit_to(company, 'api_key.revoke', 'api_key', key_id, '{}');
+		PERFORM actloom._webhook_emit(company, 'api_key.revoked', jsonb_build_object('key_id', key_id));
 	END IF;
 END
 $$;
@@ -616,6 +617,213 @@ GRANT EXECUTE ON FUNCTION
 	actloom.rate_limit_guard(uuid, text, text, integer, integer, integer),
 	actloom.rate_limit_fail(uuid, text, text, integer, integer, integer)
 	TO actloom_gateway;
+
+-- Outbound webhooks, new in 0.2.
+\ir ../sql/92_webhooks.sql
+
+-- The product's own webhook events (92_webhooks.sql): membership changes,
+-- API keys and integration secrets emit them in the acting company.
+CREATE OR REPLACE FUNCTION actloom.add_member(company uuid, user_id uuid,
+								   role actloom.company_role DEFAULT 'member')
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	actor_role actloom.company_role;
+BEGIN
+	actor_role := actloom._membership_change(company, 'members.invite');
+	PERFORM actloom._require_arg(add_member.user_id, 'user_id');
+	PERFORM actloom._require_arg(add_member.role, 'role');
+	PERFORM actloom._check_ceiling(actor_role, add_member.role, 'grant');
+	IF NOT EXISTS (SELECT FROM actloom.users u WHERE u.id = add_member.user_id) THEN
+		RAISE EXCEPTION 'user does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+	IF EXISTS (SELECT FROM actloom.memberships m
+				WHERE m.company_id = add_member.company AND m.user_id = add_member.user_id) THEN
+		RAISE EXCEPTION 'user is already a member of the company'
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Use actloom.set_role() to change the role of a member.';
+	END IF;
+	INSERT INTO actloom.memberships (company_id, user_id, role)
+		VALUES (add_member.company, add_member.user_id, add_member.role);
+	PERFORM actloom._audit_to(company, 'member.add', 'user', add_member.user_id::text,
+							  jsonb_build_object('role', add_member.role));
+	PERFORM actloom._webhook_emit(company, 'member.added',
+								  jsonb_build_object('user_id', add_member.user_id, 'role', add_member.role));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.set_role(company uuid, user_id uuid, role actloom.company_role)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	actor_role actloom.company_role;
+	old_role actloom.company_role;
+BEGIN
+	actor_role := actloom._membership_change(company, 'members.set_role');
+	PERFORM actloom._require_arg(set_role.user_id, 'user_id');
+	PERFORM actloom._require_arg(set_role.role, 'role');
+	old_role := actloom._member_role(company, set_role.user_id);
+	PERFORM actloom._check_ceiling(actor_role, old_role, 'change a member with');
+	PERFORM actloom._check_ceiling(actor_role, set_role.role, 'grant');
+	IF old_role = 'owner' AND set_role.role <> 'owner' THEN
+		PERFORM actloom._check_last_owner(company, set_role.user_id);
+	END IF;
+	UPDATE actloom.memberships m SET role = set_role.role
+	 WHERE m.company_id = set_role.company AND m.user_id = set_role.user_id;
+	PERFORM actloom._audit_to(company, 'member.set_role', 'user', set_role.user_id::text,
+							  jsonb_build_object('from', old_role, 'to', set_role.role));
+	PERFORM actloom._webhook_emit(company, 'member.role_changed',
+								  jsonb_build_object('user_id', set_role.user_id, 'from', old_role,
+													 'to', set_role.role));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.remove_member(company uuid, user_id uuid)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	actor_role actloom.company_role;
+	old_role actloom.company_role;
+BEGIN
+	PERFORM actloom._require_arg(company, 'company');
+	PERFORM actloom._require_arg(remove_member.user_id, 'user_id');
+	-- Leaving needs no permission; removing someone else does.
+	actor_role := actloom._membership_change(company,
+		CASE WHEN remove_member.user_id = actloom.current_user_id()
+			 THEN 'members.read' ELSE 'members.remove' END);
+	old_role := actloom._member_role(company, remove_member.user_id);
+	PERFORM actloom._check_ceiling(actor_role, old_role, 'remove a member with');
+	IF old_role = 'owner' THEN
+		PERFORM actloom._check_last_owner(company, remove_member.user_id);
+	END IF;
+	DELETE FROM actloom.memberships m
+	 WHERE m.company_id = remove_member.company AND m.user_id = remove_member.user_id;
+	PERFORM actloom._audit_to(company, 'member.remove', 'user', remove_member.user_id::text,
+							  jsonb_build_object('role', old_role,
+												 'left', remove_member.user_id = actloom.current_user_id()));
+	PERFORM actloom._webhook_emit(company, 'member.removed',
+								  jsonb_build_object('user_id', remove_member.user_id, 'role', old_role,
+													 'left', remove_member.user_id = actloom.current_user_id()));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.secret_put(company uuid, name text, value text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	replaced boolean;
+BEGIN
+	PERFORM actloom._require_arg(company, 'company');
+	PERFORM actloom.authorize(company, 'integrations.manage');
+	PERFORM actloom._check_secret_name(name);
+	PERFORM actloom._require_arg(value, 'value');
+	IF octet_length(value) NOT BETWEEN 1 AND 65536 THEN
+		RAISE EXCEPTION 'invalid secret value'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A secret has 1 to 65536 bytes.';
+	END IF;
+	replaced := EXISTS (SELECT FROM actloom.secrets s
+						 WHERE s.company_id = secret_put.company AND s.name = secret_put.name);
+	INSERT INTO actloom.secrets AS s (company_id, name, sealed)
+		VALUES (secret_put.company, secret_put.name,
+				actloom._seal_secret(secret_put.company, secret_put.name, secret_put.value))
+		ON CONFLICT ON CONSTRAINT secrets_pkey DO UPDATE
+		SET sealed = excluded.sealed, updated_at = now();
+	PERFORM actloom._audit_to(company, 'secret.put', 'secret', name,
+							  jsonb_build_object('replaced', replaced));
+	PERFORM actloom._webhook_emit(company, 'secret.stored',
+								  jsonb_build_object('name', name, 'replaced', replaced));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.secret_delete(company uuid, name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+BEGIN
+	PERFORM actloom._require_arg(company, 'company');
+	PERFORM actloom.authorize(company, 'integrations.manage');
+	PERFORM actloom._check_secret_name(name);
+	DELETE FROM actloom.secrets s
+	 WHERE s.company_id = secret_delete.company AND s.name = secret_delete.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'secret "%" does not exist', name USING ERRCODE = 'no_data_found';
+	END IF;
+	PERFORM actloom._audit_to(company, 'secret.delete', 'secret', name, '{}');
+	PERFORM actloom._webhook_emit(company, 'secret.deleted', jsonb_build_object('name', name));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION actloom.api_key_create(company uuid, name text, scopes text[],
+									   expires_at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+DECLARE
+	scope text;
+	action text;
+	normalized text[];
+	generated record;
+BEGIN
+	PERFORM actloom._require_arg(company, 'company');
+	PERFORM actloom.authorize(company, 'api_keys.manage');
+	PERFORM actloom._require_arg(name, 'name');
+	PERFORM actloom._require_arg(scopes, 'scopes');
+	IF length(btrim(name)) NOT BETWEEN 1 AND 200 THEN
+		RAISE EXCEPTION 'invalid API key name'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An API key name has 1 to 200 characters besides surrounding spaces.';
+	END IF;
+	IF coalesce(cardinality(scopes), 0) = 0 THEN
+		RAISE EXCEPTION 'an API key needs at least one scope' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF array_position(scopes, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'scopes must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT array_agg(DISTINCT s ORDER BY s) INTO normalized FROM unnest(scopes) AS s;
+	IF cardinality(normalized) > 100 THEN
+		RAISE EXCEPTION 'too many scopes' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'An API key has at most 100 scopes.';
+	END IF;
+	-- Nobody hands a machine more than they may do themselves.
+	FOREACH scope IN ARRAY normalized LOOP
+		FOREACH action IN ARRAY actloom._scope_actions(scope) LOOP
+			IF NOT actloom.can(company, action) THEN
+				RAISE EXCEPTION 'cannot grant scope "%"', scope
+					USING ERRCODE = 'insufficient_privilege',
+						  DETAIL = format('The actor may not do action "%s" itself.', action);
+			END IF;
+		END LOOP;
+	END LOOP;
+	IF api_key_create.expires_at IS NOT NULL AND api_key_create.expires_at <= now() THEN
+		RAISE EXCEPTION 'expiry must be in the future' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	generated := actloom._api_key_generate();
+	INSERT INTO actloom.api_keys (key_id, company_id, name, scopes, key_hash, created_by,
+								  created_by_key, expires_at)
+		VALUES (generated.key_id, company, btrim(name), normalized, generated.key_hash,
+				actloom.current_user_id(), actloom.current_api_key(), api_key_create.expires_at);
+	PERFORM actloom._audit_to(company, 'api_key.create', 'api_key', generated.key_id,
+							  jsonb_build_object('name', btrim(name), 'scopes', normalized,
+												 'expires_at', api_key_create.expires_at));
+	PERFORM actloom._webhook_emit(company, 'api_key.created',
+								  jsonb_build_object('key_id', generated.key_id, 'name', btrim(name),
+													 'scopes', normalized, 'expires_at', api_key_create.expires_at));
+	RETURN generated.key;
+END
+$$;
+
 
 -- Privileges last, as in the install script: EXECUTE is revoked from PUBLIC
 -- on every function of the schema, new ones included, and granted back

@@ -100,7 +100,8 @@ is($t->psql(q{
 	  . 'actloom.audit_checkpoint_message(uuid,bigint,bytea,timestamp with time zone) actloom.audit_genesis() '
 	  . 'actloom.current_actor_kind() actloom.current_api_key() actloom.current_company() '
 	  . 'actloom.current_session() actloom.current_user_id() actloom.refuse_tenant_move() '
-	  . 'actloom.schema_chain() actloom.system_chain() actloom.valid_email(text)',
+	  . 'actloom.schema_chain() actloom.system_chain() actloom.valid_email(text) '
+	  . 'actloom.webhook_signature(text,text,bigint,text)',
 	'a role outside the extension\'s roles may run only functions that write nothing');
 
 # A role outside every role of the extension, with a TEMP table: refused.
