@@ -30,6 +30,7 @@ static const struct config_rate_class default_classes[] = {
     {"classify", 120, 60, 20, RL_KEY_API_KEY},
     {"api_key", 10, 60, 5, RL_KEY_USER},
     {"manage", 600, 60, 100, RL_KEY_USER},
+    {"webhooks", 120, 60, 30, RL_KEY_USER},
     {"api", 600, 60, 100, RL_KEY_API_KEY},
     {"api_address", 6000, 60, 1000, RL_KEY_ADDRESS},
     {"api_auth_failed", 10, 60, 5, RL_KEY_ADDRESS},

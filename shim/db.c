@@ -445,9 +445,11 @@ conn_collect(struct db_conn *c)
                 job->result.outcome = DB_ERROR;
                 job->result.failed_stmt = job->seen;
                 snprintf(job->result.sqlstate, sizeof(job->result.sqlstate), "%s", state ? state : "XX000");
-                snprintf(job->result.message, sizeof(job->result.message), "%s",
-                         PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                                                                        : "");
+                const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
+                           *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+                /* The detail, when there is one, says why: "invalid webhook URL. The host is ...". */
+                snprintf(job->result.message, sizeof(job->result.message), "%s%s%s", primary ? primary : "",
+                         primary && detail ? ". " : "", primary && detail ? detail : "");
             }
             PQclear(r);
             break;

@@ -39,7 +39,7 @@ struct db_result {
     enum db_outcome outcome;
     int failed_stmt;
     char sqlstate[6];
-    char message[256]; /* DB_ERROR: the primary message, for handlers that may show it */
+    char message[512]; /* DB_ERROR: the primary message and its detail, for handlers that may show them */
     /* Results of the statements before the first failure; owned by the pool, valid during the callback. */
     PGresult *res[DB_MAX_STMTS];
     int nres;

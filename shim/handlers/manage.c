@@ -450,6 +450,8 @@ handle_manage(struct shim_req *r)
             params[nparams++] = a->has_company ? company : NULL;
         else if (strcmp(b, "path") == 0)
             params[nparams++] = a->placeholder;
+        else if (strcmp(b, "body") == 0)
+            params[nparams++] = value_text(r, body);
         else if (strncmp(b, "body.", 5) == 0)
             params[nparams++] = value_text(r, json_object_get(body, b + 5));
         else if (strncmp(b, "query.", 6) == 0)

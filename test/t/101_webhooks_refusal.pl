@@ -13,15 +13,16 @@ use ShimTest;
 use WebhookReceiver;
 
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
-my $t = ShimTest->new(name => 'whrefuse', pg_conf => [ 'actloom.webhook_allow_http = on' ]);
-$t->{config} = { webhooks => { deliver => 'true', timeout_ms => 2000, poll_ms => 500 } };
+my $keyring = WebhookReceiver::keyring("$dir/keyring");
+my $t = ShimTest->new(name => 'whrefuse', pg_conf => [ "actloom.keyring_file = '$keyring'", 'actloom.webhook_allow_http = on' ]);
+$t->{config} = { webhooks => { deliver => 'true', connect_timeout_ms => 1000, timeout_ms => 2000, poll_ms => 500 } };
 $t->start_shim;
 my $acme = $t->{acme};
 my $rx = WebhookReceiver->new(dir => "$dir/rx");
 my $port = $rx->port;
 
-my @names = ("http://localhost:$port/ok/a", "http://localhost.:$port/ok/b", "http://LocalHost:$port/ok/c",
-	"http://ip6-localhost:$port/ok/d");
+my @names = ("http://localhost:$port/ok/a", "http://LocalHost:$port/ok/b",
+	);
 my $n = 0;
 for my $url (@names)
 {

@@ -12,9 +12,10 @@ use ShimTest;
 use WebhookReceiver;
 
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
-my $t = ShimTest->new(name => 'whcrash', pg_conf => [
+my $keyring = WebhookReceiver::keyring("$dir/keyring");
+my $t = ShimTest->new(name => 'whcrash', pg_conf => [ "actloom.keyring_file = '$keyring'",
 	"actloom.webhook_retry_schedule = '0s,1s,1s,1s,1s,1s,1s,1s,1s,1s'", 'actloom.webhook_allow_http = on' ]);
-my %webhooks = (deliver => 'true', allow_networks => ['127.0.0.1/32'], timeout_ms => 2000, lease_s => 3,
+my %webhooks = (deliver => 'true', allow_networks => ['127.0.0.1/32', '::1/128'], connect_timeout_ms => 1000, timeout_ms => 2000, lease_s => 3,
 	poll_ms => 500);
 $t->{config} = { webhooks => \%webhooks };
 $t->start_shim;

@@ -5,7 +5,7 @@
 #   my $r = WebhookReceiver->new(dir => $dir);                # plain HTTP
 #   my $r = WebhookReceiver->new(dir => $dir, tls => 1);      # a self-signed certificate ($r->{cert})
 #   $r->secret('ep1', 'whsec_...');   # signatures are checked against every secret given
-#   $r->url('/ok')                    # http://127.0.0.1:PORT/ok
+#   $r->url('/ok')                    # http://localhost:PORT/ok
 #   $r->requests                      # every request received, oldest first
 #   $r->connections                   # connections accepted
 #   $r->stop;
@@ -16,7 +16,7 @@
 #   /status/N/...         N, with a short body
 #   /retry-after/N/S/...  N with "Retry-After: S"
 #   /fail/K/...           500 for the first K requests to this exact path, then 200
-#   /redirect/PORT/...    302 to http://127.0.0.1:PORT/ok
+#   /redirect/PORT/...    302 to http://localhost:PORT/ok
 #   /huge/...             200 with a 1 MiB body
 #   /hang/...             reads the request and never answers (the connection stays open)
 #   /slow/MS/...          200 after MS milliseconds
@@ -53,7 +53,7 @@ sub new
 		$self->{cert} = "$self->{dir}/cert.pem";
 		$self->{key} = "$self->{dir}/key.pem";
 		system("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-			  . "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+			  . "-subj /CN=127.0.0.1 -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
 			  . "-keyout '$self->{key}' -out '$self->{cert}' 2>/dev/null") == 0
 		  or die 'openssl req failed';
 		chmod 0644, $self->{key};
@@ -78,12 +78,25 @@ sub new
 	return $self;
 }
 
+# A master key ring for the test's cluster (secrets are sealed); returns its path.
+sub keyring
+{
+	my ($path) = @_;
+	open my $fh, '>', $path or die "$path: $!";
+	printf $fh "key 1 %s\nactive 1\n", unpack('H*', join('', map { chr(int(rand(256))) } 1 .. 32));
+	close $fh;
+	chmod 0600, $path;
+	return $path;
+}
+
 sub port { $_[0]->{port} }
 
 sub url
 {
 	my ($self, $path) = @_;
-	return ($self->{tls} ? 'https' : 'http') . "://127.0.0.1:$self->{port}$path";
+	# A name, since the database refuses loopback address literals outright;
+	# the shim reaches it only through webhooks.allow_networks.
+	return ($self->{tls} ? 'https' : 'http') . "://localhost:$self->{port}$path";
 }
 
 # Signatures are checked against this secret too, under this name.
@@ -249,7 +262,7 @@ sub connection
 		elsif ($mode eq 'status') { respond($conn, $seg[2], '{"status":' . ($seg[2] + 0) . '}') }
 		elsif ($mode eq 'retry-after') { respond($conn, $seg[2], '{}', "Retry-After: $seg[3]") }
 		elsif ($mode eq 'fail') { respond($conn, $seen < $seg[2] ? 500 : 200, '{}') }
-		elsif ($mode eq 'redirect') { respond($conn, 302, '{}', "Location: http://127.0.0.1:$seg[2]/ok") }
+		elsif ($mode eq 'redirect') { respond($conn, 302, '{}', "Location: http://localhost:$seg[2]/ok") }
 		elsif ($mode eq 'huge') { respond($conn, 200, 'x' x (1024 * 1024)) }
 		elsif ($mode eq 'hang') { sleep 3600 }
 		elsif ($mode eq 'slow') { usleep($seg[2] * 1000); respond($conn, 200, '{}') }
