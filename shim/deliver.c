@@ -30,6 +30,8 @@
 
 /* A claim that failed is tried again this late. */
 #define RETRY_CLAIM_MS 1000
+/* How often the gauge of due deliveries is refreshed. */
+#define DUE_GAUGE_MS 1000
 /* The response text recorded with an attempt. */
 #define EXCERPT_BYTES 4096
 
@@ -37,6 +39,7 @@
     "SELECT delivery_id, endpoint_id, url, message_id, attempt, webhook_timestamp, signature, body, lease "            \
     "FROM actloom.webhook_claim($1::integer, $2::integer, $3::integer, $4::integer, $5::jsonb, $6::integer)"
 #define NEXT_DUE_SQL "SELECT actloom.webhook_next_due($1::integer, $2::integer)"
+#define DUE_COUNT_SQL "SELECT actloom.webhook_due_count($1::integer, $2::integer)"
 #define RECORD_SQL                                                                                                     \
     "SELECT actloom.webhook_record($1::uuid, $2::uuid, $3, $4::integer, $5::integer, $6, $7::integer)"
 
@@ -69,6 +72,9 @@ struct deliverer {
     int claim_again;   /* woken while a claim ran */
     int work_left;     /* the last claim may have left due deliveries behind */
     uint64_t claim_at; /* the next claim by the clock, in loop milliseconds */
+    uint64_t count_at; /* the next refresh of the due gauge */
+    struct db_job *count_job;
+    int counting;
     int stopped;
     h2o_multithread_receiver_t wake;
     atomic_int wake_pending;
@@ -491,6 +497,17 @@ deliver_create(struct shim_thread *t)
     return d;
 }
 
+static void
+on_counted(void *owner, const struct db_result *res)
+{
+    struct deliverer *d = owner;
+
+    d->counting = 0;
+    d->count_job = NULL;
+    if (res->outcome == DB_OK && PQntuples(res->res[0]) == 1)
+        metrics_webhook_due(d->t->metrics, strtoll(PQgetvalue(res->res[0], 0, 0), NULL, 10));
+}
+
 void
 deliver_tick(struct deliverer *d, uint64_t now_ms)
 {
@@ -498,6 +515,19 @@ deliver_tick(struct deliverer *d, uint64_t now_ms)
 
     if (!d->stopped && now_ms >= d->claim_at)
         claim(d);
+    if (!d->stopped && !d->counting && now_ms >= d->count_at) {
+        char shard[16], shards[16];
+        struct db_stmt stmt = {DUE_COUNT_SQL, 2, {shard, shards}, 0};
+        struct db_job *job;
+        snprintf(shard, sizeof(shard), "%u", d->shard);
+        snprintf(shards, sizeof(shards), "%u", d->shards);
+        d->count_at = now_ms + DUE_GAUGE_MS;
+        d->counting = 1;
+        /* On failure db_submit has already called on_counted. */
+        job = db_submit(d->t->db, &stmt, 1, on_counted, d);
+        if (d->counting)
+            d->count_job = job;
+    }
     for (h2o_linklist_t *n = d->items.next; n != &d->items; n = n->next)
         inflight += H2O_STRUCT_FROM_MEMBER(struct item, link, n)->xfer != NULL;
     metrics_webhook_in_flight(d->t->metrics, inflight);
@@ -512,7 +542,7 @@ deliver_stop(struct deliverer *d)
 unsigned
 deliver_busy(const struct deliverer *d)
 {
-    return d->nitems + (d->claiming != 0);
+    return d->nitems + (d->claiming != 0) + d->counting;
 }
 
 void
@@ -530,6 +560,8 @@ deliver_destroy(struct deliverer *d)
     }
     if (d->claim_job != NULL)
         db_detach(d->claim_job);
+    if (d->count_job != NULL)
+        db_detach(d->count_job);
     http_out_destroy(d->out);
     /* No wake is sent any more (deliver_wakes): one still queued is dropped with the receiver. */
     while (!h2o_linklist_is_empty(&d->wake._messages)) {

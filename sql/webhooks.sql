@@ -330,6 +330,7 @@ SELECT failing_since IS NOT NULL AS failing FROM actloom.webhook_endpoints WHERE
 UPDATE actloom.webhook_deliveries SET next_attempt_at = now() - interval '1 s' WHERE id = :'d2';
 SET ROLE regress_app;
 SELECT actloom.webhook_next_due(0, 1) AS due_now;
+SELECT actloom.webhook_due_count(0, 1) AS due_count;
 SELECT lease AS l2 FROM actloom.webhook_claim(0, 1, 100, 100, '{}', 60) WHERE delivery_id = :'d2' \gset
 SELECT actloom.webhook_record(:'d2', :'l2', 'connect', NULL, 3, NULL, 0) AS retry_after_below_step;
 RESET ROLE;

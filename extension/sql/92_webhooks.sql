@@ -648,6 +648,24 @@ $$;
 COMMENT ON FUNCTION actloom.webhook_next_due(integer, integer) IS
 	'seconds until the next delivery of a shard becomes claimable, 0 when one is now, NULL when none is waiting; gateway only';
 
+-- For the deliverer's gauge of work waiting (actloom_webhook_due).
+CREATE FUNCTION actloom.webhook_due_count(shard integer, shards integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+BEGIN
+	PERFORM actloom._webhook_shard_args(shard, shards);
+	RETURN (SELECT count(*) FROM actloom.webhook_deliveries d
+			  JOIN actloom.webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+			 WHERE ((d.state = 'pending' AND d.next_attempt_at <= now())
+					OR (d.state = 'delivering' AND d.lease_until <= now()))
+			   AND (hashtext(d.endpoint_id::text) & 2147483647) % shards = shard);
+END
+$$;
+COMMENT ON FUNCTION actloom.webhook_due_count(integer, integer) IS
+	'deliveries of a shard that are due and not held under a lease; gateway only';
+
 --------------------------------------------------------------------------
 -- Managing endpoints (permission webhooks.manage)
 --------------------------------------------------------------------------
@@ -1146,6 +1164,7 @@ GRANT EXECUTE ON FUNCTION
 	actloom.webhook_claim(integer, integer, integer, integer, jsonb, integer),
 	actloom.webhook_record(uuid, uuid, text, integer, integer, text, integer),
 	actloom.webhook_next_due(integer, integer),
+	actloom.webhook_due_count(integer, integer),
 	actloom.webhook_endpoint_create(uuid, text, text, text[]),
 	actloom.webhook_endpoints(uuid),
 	actloom.webhook_endpoint(uuid, uuid),

@@ -27,6 +27,8 @@ static const struct {
     {"P0002", 404, "not-found", "Not found"},
     {"02", 404, "not-found", "Not found"},
     {"23", 409, "conflict", "Conflict"},
+    {"54000", 409, "conflict", "Conflict"}, /* a limit reached: at most so many of a company's things */
+    {"55000", 409, "conflict", "Conflict"}, /* not in a state that allows it: disabled, not finished */
     {"22", 422, "unprocessable", "Unprocessable request"},
     {"57014", 504, "timeout", "The request took too long"},
     {"40", 503, "unavailable", "Service unavailable"},

@@ -266,6 +266,8 @@ my $metrics = ShimTest::client(5)->get($t->url('/metrics'))->{content};
 like($metrics, qr/^actloom_webhook_attempts_total\{outcome="delivered"\} [1-9]/m, 'metrics: deliveries by outcome');
 like($metrics, qr/^actloom_webhook_attempts_total\{outcome="http_status"\} [1-9]/m, 'metrics: failed statuses');
 like($metrics, qr/^actloom_webhook_attempt_duration_seconds_count [1-9]/m, 'metrics: attempt durations');
+like($metrics, qr/^actloom_webhook_in_flight \d+$/m, 'metrics: transfers in flight');
+like($metrics, qr/^actloom_webhook_due \d+$/m, 'metrics: deliveries due and not claimed');
 $t->stop_shim;
 my $logs = slurp_file($t->{log}) . slurp_file($t->{access});
 for my $secret ($secret1, $secret1b, $fastsecret, $tlssecret)

@@ -27,7 +27,8 @@ close $kf;
 chmod 0600, $keys;
 my $origin = 'http://app.example.test';
 
-my $t = ShimTest->new(name => 'whapi', pg_conf => [ "actloom.keyring_file = '$keyring'", 'log_statement = all', 'actloom.webhook_allow_http = on' ],
+my $t = ShimTest->new(name => 'whapi', pg_conf => [ "actloom.keyring_file = '$keyring'", 'log_statement = all', 'actloom.webhook_allow_http = on',
+	'actloom.webhook_max_endpoints = 2' ],
 	config => {
 	session => { key_file => $keys, cookie => 'insecure-dev', origins => [$origin] },
 	webhooks => { deliver => 'true', allow_networks => ['127.0.0.1/32', '::1/128'], poll_ms => 500 },
@@ -96,6 +97,16 @@ like($ep->{id}, qr/^[0-9a-f-]{36}$/, 'an id');
 is_deeply($ep->{event_types}, ['order.*'], 'its event types');
 $rx->secret('api', $ep->{secret});
 my $secrets = [ $ep->{secret} ];
+
+my $second = call($alice, 'POST', $base, { url => $rx->url('/ok/second'), event_types => ['order.*'] });
+is($second->{status}, 201, 'a second endpoint');
+$r = call($alice, 'POST', $base, { url => $rx->url('/ok/third') });
+is($r->{status}, 409, 'a third is over actloom.webhook_max_endpoints: 409');
+like($r->{json}{detail}, qr/endpoints/, 'saying so');
+is(call($alice, 'PATCH', "$base/$second->{json}{id}", { enabled => JSON::PP::false })->{status}, 200, 'disabled');
+is(call($alice, 'POST', "$base/$second->{json}{id}/test")->{status}, 409, 'a test event to a disabled endpoint: 409');
+is(call($alice, 'DELETE', "$base/$second->{json}{id}")->{status}, 204, 'and deleted');
+push @$secrets, $second->{json}{secret};
 
 my $before = state_of();
 for my $bad (
