@@ -3,13 +3,15 @@
  *
  * Lifetime of a delivery in a worker: a claim job returns it with its lease,
  * its URL, its body as stored and the webhook-signature header the database
- * computed; it becomes an item, sent at once; when the transfer ends, a
- * record job reports the attempt; when that job answers, the item is freed.
- * An item counts against the worker's budget and its endpoint's limit from
- * the claim until its record answered, because until then the database
- * still shows the delivery under this worker's lease.  A record that cannot
- * be written (the database went away) is given up: the lease expires and a
- * deliverer delivers it again, which at-least-once delivery allows.
+ * computed; it becomes an item, sent at once; when the transfer ends, its
+ * attempt joins the queue of attempts to record, and one record job at a
+ * time reports everything queued (actloom.webhook_record_all: one commit for
+ * many attempts); when that job answers, its items are freed.  An item
+ * counts against the worker's budget and its endpoint's limit from the claim
+ * until its record answered, because until then the database still shows
+ * the delivery under this worker's lease.  A record that cannot be written
+ * (the database went away) is given up: the leases expire and a deliverer
+ * delivers those again, which at-least-once delivery allows.
  *
  * At most one claim job runs at a time.  Its second statement asks when the
  * next delivery of the shard is due, so the worker claims again exactly
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "http_out.h"
 #include "log.h"
@@ -40,16 +44,16 @@
     "FROM actloom.webhook_claim($1::integer, $2::integer, $3::integer, $4::integer, $5::jsonb, $6::integer)"
 #define NEXT_DUE_SQL "SELECT actloom.webhook_next_due($1::integer, $2::integer)"
 #define DUE_COUNT_SQL "SELECT actloom.webhook_due_count($1::integer, $2::integer)"
-#define RECORD_SQL                                                                                                     \
-    "SELECT actloom.webhook_record($1::uuid, $2::uuid, $3, $4::integer, $5::integer, $6, $7::integer)"
+#define RECORD_SQL "SELECT delivery_id, state FROM actloom.webhook_record_all($1::jsonb)"
+/* Attempts reported by one record job at most. */
+#define RECORD_BATCH 64
 
 struct item {
     h2o_linklist_t link;
     struct deliverer *d;
     struct http_out_xfer *xfer;
-    struct db_job *record; /* the record job, once the transfer ended */
-    int finished;          /* its record answered: free it once nothing holds it */
-    int holds;             /* calls under way that may finish it before they return */
+    struct item *next_record; /* the queue of attempts to record */
+    json_t *attempt;          /* the attempt as webhook_record_all takes it, once the transfer ended */
     char delivery_id[40];
     char endpoint_id[40];
     char lease[40];
@@ -69,6 +73,7 @@ struct deliverer {
     unsigned nitems;
     struct db_job *claim_job;
     int claiming;
+    int in_claimed;    /* on_claimed runs: it claims again itself, if need be */
     int claim_again;   /* woken while a claim ran */
     int work_left;     /* the last claim may have left due deliveries behind */
     uint64_t claim_at; /* the next claim by the clock, in loop milliseconds */
@@ -78,6 +83,11 @@ struct deliverer {
     int stopped;
     h2o_multithread_receiver_t wake;
     atomic_int wake_pending;
+    struct item *record_head, **record_tail; /* attempts waiting for the next record job */
+    struct item *batch[RECORD_BATCH];         /* those the record job running reports */
+    unsigned nbatch;
+    struct db_job *record_job;
+    int recording;
 };
 
 static void claim(struct deliverer *d);
@@ -151,66 +161,89 @@ item_free(struct item *it)
 {
     h2o_linklist_unlink(&it->link);
     it->d->nitems--;
+    json_decref(it->attempt);
     free(it->url);
     free(it->body);
     free(it->signature);
     free(it);
 }
 
-/*
- * The item's attempt is written (or given up): its slot is free, once no
- * call that may have finished it (a callback run before its submitting
- * function returned) still holds it.
- */
-static void
-item_finish(struct item *it)
+/* Whether enough slots are free for a claim worth its round trip: half a batch, or all when few. */
+static int
+room_for_claim(const struct deliverer *d)
 {
-    struct deliverer *d = it->d;
+    unsigned batch = shim.cfg->webhooks_batch < d->budget ? shim.cfg->webhooks_batch : d->budget;
 
-    it->finished = 1;
-    if (it->holds > 0)
-        return;
-    item_free(it);
-    if (d->work_left || d->claim_again)
-        claim(d);
+    return d->nitems + (batch + 1) / 2 <= d->budget;
 }
 
+static void flush_records(struct deliverer *d);
+
+/* The record job answered: its items' slots are free. */
 static void
 on_recorded(void *owner, const struct db_result *res)
 {
-    struct item *it = owner;
+    struct deliverer *d = owner;
+    int rows = res->outcome == DB_OK ? PQntuples(res->res[0]) : 0;
 
-    it->record = NULL;
+    d->recording = 0;
+    d->record_job = NULL;
     if (res->outcome != DB_OK)
-        LOG_WARN("webhooks: could not record an attempt of delivery %s (%s); its lease will expire and it will be "
+        LOG_WARN("webhooks: could not record %u attempt(s) (%s); their leases will expire and they will be "
                  "delivered again",
-                 it->delivery_id, res->outcome == DB_ERROR ? res->sqlstate : "database unavailable");
-    else if (strcmp(PQgetvalue(res->res[0], 0, 0), "stale") == 0)
-        LOG_WARN("webhooks: delivery %s was claimed again before its attempt was recorded", it->delivery_id);
-    item_finish(it);
+                 d->nbatch, res->outcome == DB_ERROR ? res->sqlstate : "database unavailable");
+    for (int i = 0; i < rows; i++)
+        if (strcmp(PQgetvalue(res->res[0], i, 1), "stale") == 0)
+            LOG_WARN("webhooks: delivery %s was claimed again before its attempt was recorded",
+                     PQgetvalue(res->res[0], i, 0));
+    for (unsigned i = 0; i < d->nbatch; i++)
+        item_free(d->batch[i]);
+    d->nbatch = 0;
+    flush_records(d);
+    if ((d->work_left || d->claim_again) && !d->in_claimed && room_for_claim(d))
+        claim(d);
 }
 
-/* Ends a hold; the item may be gone afterwards (returns 1 then). */
-static int
-item_release(struct item *it)
+/* Starts a record job for the attempts queued, unless one runs. */
+static void
+flush_records(struct deliverer *d)
 {
-    if (--it->holds == 0 && it->finished) {
-        item_finish(it);
-        return 1;
+    json_t *all;
+    char *text;
+    struct db_stmt stmt = {RECORD_SQL, 1, {NULL}, 0};
+    struct db_job *job;
+
+    if (d->recording || d->record_head == NULL || (all = json_array()) == NULL)
+        return;
+    while (d->record_head != NULL && d->nbatch < RECORD_BATCH) {
+        struct item *it = d->record_head;
+        d->record_head = it->next_record;
+        json_array_append(all, it->attempt);
+        d->batch[d->nbatch++] = it;
     }
-    return it->finished;
+    if (d->record_head == NULL)
+        d->record_tail = &d->record_head;
+    text = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    stmt.params[0] = text;
+    d->recording = 1;
+    /* Without text (out of memory) the job fails at once, and its leases expire. */
+    job = text != NULL ? db_submit(d->t->db, &stmt, 1, on_recorded, d) : NULL;
+    if (text == NULL)
+        on_recorded(d, &(struct db_result){.outcome = DB_UNAVAILABLE});
+    else if (d->recording)
+        d->record_job = job; /* on failure db_submit has already called on_recorded */
+    free(text);
 }
 
-/* The transfer ended: record its outcome. */
+/* The transfer ended: queue its attempt for the next record job. */
 static void
 on_sent(void *owner, const struct http_out_result *res)
 {
     struct item *it = owner;
     struct deliverer *d = it->d;
-    char status[24], duration[24], retry_after[24], *text = NULL;
     const char *outcome;
-    struct db_stmt stmt = {RECORD_SQL, 7, {NULL}, 0};
-    struct db_job *job;
+    char *text = NULL;
 
     it->xfer = NULL;
     if (res->outcome == HTTP_OUT_RESPONSE)
@@ -220,28 +253,23 @@ on_sent(void *owner, const struct http_out_result *res)
     metrics_webhook_attempt(d->t->metrics, outcome, res->duration_ms);
     if (res->outcome == HTTP_OUT_REFUSED_ADDRESS)
         LOG_WARN("webhooks: delivery %s refused: %s", it->delivery_id, res->detail ? res->detail : "denied address");
-    snprintf(duration, sizeof(duration), "%llu", (unsigned long long)res->duration_ms);
-    stmt.params[0] = it->delivery_id;
-    stmt.params[1] = it->lease;
-    stmt.params[2] = outcome;
-    stmt.params[4] = duration;
-    if (res->status > 0) {
-        snprintf(status, sizeof(status), "%ld", res->status);
-        stmt.params[3] = status;
-        if ((text = malloc(EXCERPT_BYTES + 1)) != NULL) {
-            excerpt(res->body, res->body_len, text);
-            stmt.params[5] = text;
-        }
-    }
-    if (res->retry_after_s >= 0) {
-        snprintf(retry_after, sizeof(retry_after), "%ld", res->retry_after_s);
-        stmt.params[6] = retry_after;
-    }
-    it->holds++;
-    job = db_submit(d->t->db, &stmt, 1, on_recorded, it);
+    if (res->status > 0 && (text = malloc(EXCERPT_BYTES + 1)) != NULL)
+        excerpt(res->body, res->body_len, text);
+    it->attempt = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o}", "delivery_id", it->delivery_id, "lease", it->lease,
+                            "outcome", outcome, "http_status",
+                            res->status > 0 ? json_integer(res->status) : json_null(), "duration_ms",
+                            (json_int_t)res->duration_ms, "response", text ? json_string(text) : json_null(),
+                            "retry_after_s", res->retry_after_s >= 0 ? json_integer(res->retry_after_s) : json_null());
     free(text);
-    if (!item_release(it))
-        it->record = job;
+    if (it->attempt == NULL) {
+        /* Not even recorded: the lease expires, and the delivery is made again. */
+        item_free(it);
+        return;
+    }
+    it->next_record = NULL;
+    *d->record_tail = it;
+    d->record_tail = &it->next_record;
+    flush_records(d);
 }
 
 /* Starts the transfer of a claimed delivery. */
@@ -330,7 +358,9 @@ on_claimed(void *owner, const struct db_result *res)
 
     d->claiming = 0;
     d->claim_job = NULL;
+    d->in_claimed = 1;
     if (res->outcome != DB_OK) {
+        d->in_claimed = 0;
         if (res->outcome == DB_ERROR)
             LOG_WARN("webhooks: could not claim deliveries: SQLSTATE %s", res->sqlstate);
         d->claim_at = now + RETRY_CLAIM_MS;
@@ -370,6 +400,7 @@ on_claimed(void *owner, const struct db_result *res)
             wait = (uint64_t)(due * 1000) + 1;
     }
     d->claim_at = now + wait;
+    d->in_claimed = 0;
     if ((d->work_left || d->claim_again) && d->nitems < d->budget)
         claim(d);
 }
@@ -493,6 +524,7 @@ deliver_create(struct shim_thread *t)
     share = cfg->webhooks_max_in_flight / shim.nthreads + (t->index < cfg->webhooks_max_in_flight % shim.nthreads);
     d->budget = share ? share : 1;
     h2o_linklist_init_anchor(&d->items);
+    d->record_tail = &d->record_head;
     h2o_multithread_register_receiver(t->queue, &d->wake, on_wake);
     return d;
 }
@@ -554,14 +586,14 @@ deliver_destroy(struct deliverer *d)
         struct item *it = H2O_STRUCT_FROM_MEMBER(struct item, link, d->items.next);
         if (it->xfer != NULL)
             http_out_cancel(it->xfer);
-        if (it->record != NULL)
-            db_detach(it->record);
         item_free(it);
     }
     if (d->claim_job != NULL)
         db_detach(d->claim_job);
     if (d->count_job != NULL)
         db_detach(d->count_job);
+    if (d->record_job != NULL)
+        db_detach(d->record_job);
     http_out_destroy(d->out);
     /* No wake is sent any more (deliver_wakes): one still queued is dropped with the receiver. */
     while (!h2o_linklist_is_empty(&d->wake._messages)) {

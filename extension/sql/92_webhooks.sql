@@ -623,6 +623,38 @@ $$;
 COMMENT ON FUNCTION actloom.webhook_record(uuid, uuid, text, integer, integer, text, integer) IS
 	'record an attempt of a claimed delivery and move it on; returns its new state, or stale when the lease is not the current one; gateway only';
 
+-- webhook_record for many attempts in one transaction: a deliverer reports
+-- what finished since its last report at once, one commit for all.  The
+-- calls run after the sort (PostgreSQL evaluates a volatile output column
+-- above the Sort node).
+CREATE FUNCTION actloom.webhook_record_all(attempts jsonb)
+RETURNS TABLE (delivery_id uuid, state text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, actloom, pg_temp
+AS $$
+BEGIN
+	PERFORM actloom._require_arg(attempts, 'attempts');
+	IF jsonb_typeof(attempts) <> 'array' OR jsonb_array_length(attempts) NOT BETWEEN 1 AND 1000
+	   OR EXISTS (SELECT FROM jsonb_array_elements(attempts) a WHERE jsonb_typeof(a) <> 'object') THEN
+		RAISE EXCEPTION 'attempts must be a JSON array of 1 to 1000 objects'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Each object has delivery_id, lease, outcome, http_status, duration_ms, response and retry_after_s, as webhook_record takes them.';
+	END IF;
+	RETURN QUERY
+		SELECT (a ->> 'delivery_id')::uuid,
+			   actloom.webhook_record((a ->> 'delivery_id')::uuid, (a ->> 'lease')::uuid, a ->> 'outcome',
+									  (a ->> 'http_status')::integer, (a ->> 'duration_ms')::integer,
+									  a ->> 'response', (a ->> 'retry_after_s')::integer)
+		  FROM jsonb_array_elements(attempts) AS t(a)
+		  LEFT JOIN actloom.webhook_deliveries d ON d.id = (t.a ->> 'delivery_id')::uuid
+		 -- One order for every deliverer, so that two batches touching the
+		 -- same endpoints lock them in the same order and never deadlock.
+		 ORDER BY d.endpoint_id, d.id;
+END
+$$;
+COMMENT ON FUNCTION actloom.webhook_record_all(jsonb) IS
+	'webhook_record for an array of attempts, in one transaction; returns each delivery''s new state; gateway only';
+
 CREATE FUNCTION actloom.webhook_next_due(shard integer, shards integer)
 RETURNS double precision
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
@@ -1163,6 +1195,7 @@ GRANT EXECUTE ON FUNCTION
 	actloom.webhook_emit(text, jsonb),
 	actloom.webhook_claim(integer, integer, integer, integer, jsonb, integer),
 	actloom.webhook_record(uuid, uuid, text, integer, integer, text, integer),
+	actloom.webhook_record_all(jsonb),
 	actloom.webhook_next_due(integer, integer),
 	actloom.webhook_due_count(integer, integer),
 	actloom.webhook_endpoint_create(uuid, text, text, text[]),

@@ -37,7 +37,7 @@ DO \$\$ BEGIN
 END \$\$;
 ALTER DATABASE $PGDATABASE SET actloom.webhook_allow_http = on;
 CREATE TABLE bench_targets (n int PRIMARY KEY, u uuid, c uuid);
-GRANT SELECT ON bench_targets TO bench_gateway;
+GRANT SELECT, INSERT ON bench_targets TO bench_gateway;
 SET ROLE bench_gateway;
 DO \$\$
 DECLARE u uuid; c uuid;
@@ -142,7 +142,7 @@ for i in $(seq 1 100); do
 	msg=$(echo "$out" | grep '^msg_')
 	committed=$(echo "$out" | grep -E '^[0-9]+\.[0-9]+$')
 	for _ in $(seq 1 500); do
-		at=$(grep -F "\"webhook-id\":\"$msg\"" "$work/rx/requests.jsonl" 2>/dev/null | sed -n 's/.*"at":\([0-9.]*\).*/\1/p' | head -1)
+		at=$(grep -F "\"webhook-id\":\"$msg\"" "$work/rx/requests.jsonl" 2>/dev/null | sed -n 's/.*"at":\([0-9.]*\).*/\1/p' | head -1 || true)
 		[ -n "$at" ] && break
 		sleep 0.01
 	done
