@@ -354,6 +354,14 @@ SELECT lease AS l4, attempt FROM actloom.webhook_claim(0, 1, 100, 100, '{}', 60)
 SELECT :'attempt' AS reclaimed_attempt, :'l4' <> :'old_lease' AS new_lease;
 SELECT actloom.webhook_record(:'d4', :'old_lease', 'delivered', 200, 1, NULL, NULL) AS old_lease_is_stale;
 SELECT actloom.webhook_record(:'d4', :'l4', 'delivered', 200, 1, NULL, NULL) AS new_lease_records;
+-- In batches: each attempt as webhook_record takes it, one transaction for all.
+SELECT state AS batched_old_lease FROM actloom.webhook_record_all(jsonb_build_array(jsonb_build_object(
+	'delivery_id', :'d4', 'lease', :'old_lease', 'outcome', 'delivered', 'http_status', 200, 'duration_ms', 1)));
+\set VERBOSITY sqlstate
+SELECT * FROM actloom.webhook_record_all('{}');
+SELECT * FROM actloom.webhook_record_all('[]');
+SELECT * FROM actloom.webhook_record_all('[1]');
+\set VERBOSITY default
 
 -- Bad arguments: refused, nothing changed.
 RESET ROLE;

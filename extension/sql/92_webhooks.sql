@@ -97,6 +97,9 @@ CREATE TABLE actloom.webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due_idx ON actloom.webhook_deliveries (next_attempt_at)
 	WHERE state = 'pending';
+-- A claim takes each endpoint's oldest due deliveries (webhook_claim).
+CREATE INDEX webhook_deliveries_endpoint_due_idx ON actloom.webhook_deliveries (endpoint_id, next_attempt_at)
+	WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_lease_idx ON actloom.webhook_deliveries (lease_until)
 	WHERE state = 'delivering';
 CREATE INDEX webhook_deliveries_endpoint_idx ON actloom.webhook_deliveries (endpoint_id, created_at, id);
@@ -422,24 +425,31 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 
-	-- Ranked without locks, oldest first and at most the room left per
-	-- endpoint; then locked, skipping what another deliverer holds, and
+	-- Chosen without locks: for each enabled endpoint of the shard, its
+	-- oldest due deliveries up to the room it has left (an index probe per
+	-- endpoint, so that an endpoint with a large backlog, a receiver that
+	-- hangs say, costs no more than any other and starves none); of those,
+	-- the oldest.  Then locked, skipping what another deliverer holds, and
 	-- checked again under the lock.
 	FOR r IN
-		WITH due AS (
-			SELECT d.id, d.endpoint_id, coalesce(d.next_attempt_at, d.lease_until) AS due_at
-			  FROM actloom.webhook_deliveries d
-			 WHERE ((d.state = 'pending' AND d.next_attempt_at <= now())
-					OR (d.state = 'delivering' AND d.lease_until <= now()))
-			   AND (hashtext(d.endpoint_id::text) & 2147483647) % shards = shard
-		), ranked AS (
-			SELECT due.id, due.due_at,
-				   row_number() OVER (PARTITION BY due.endpoint_id ORDER BY due.due_at, due.id) AS n,
-				   per_endpoint - coalesce((in_flight ->> due.endpoint_id::text)::integer, 0) AS room
-			  FROM due JOIN actloom.webhook_endpoints e ON e.id = due.endpoint_id AND e.enabled
+		WITH ep AS (
+			SELECT e.id AS endpoint_id,
+				   per_endpoint - coalesce((in_flight ->> e.id::text)::integer, 0) AS room
+			  FROM actloom.webhook_endpoints e
+			 WHERE e.enabled AND (hashtext(e.id::text) & 2147483647) % shards = shard
 		), chosen AS (
-			SELECT ranked.id FROM ranked WHERE ranked.n <= ranked.room
-			 ORDER BY ranked.due_at, ranked.id LIMIT max_rows
+			SELECT c.id FROM ep
+			 CROSS JOIN LATERAL (
+				SELECT u.id, u.due_at FROM (
+					(SELECT d.id, d.next_attempt_at AS due_at FROM actloom.webhook_deliveries d
+					  WHERE d.endpoint_id = ep.endpoint_id AND d.state = 'pending' AND d.next_attempt_at <= now()
+					  ORDER BY d.next_attempt_at LIMIT greatest(ep.room, 0))
+					UNION ALL
+					(SELECT d.id, d.lease_until FROM actloom.webhook_deliveries d
+					  WHERE d.endpoint_id = ep.endpoint_id AND d.state = 'delivering' AND d.lease_until <= now()
+					  ORDER BY d.lease_until LIMIT greatest(ep.room, 0))) u
+				 ORDER BY u.due_at, u.id LIMIT greatest(ep.room, 0)) c
+			 ORDER BY c.due_at, c.id LIMIT max_rows
 		), locked AS (
 			SELECT d.id FROM actloom.webhook_deliveries d
 			 WHERE d.id IN (SELECT chosen.id FROM chosen)
