@@ -6,12 +6,20 @@
  *   sockets  curl names the sockets it wants watched (on_curl_socket).  Each
  *            is watched through a dup() registered with the loop (flag
  *            DONT_READ: h2o only reports readiness, curl does the reading),
- *            as db.c does for libpq.  curl says CURL_POLL_REMOVE before it
- *            closes a socket, and the dup is closed then, so the epoll
- *            registration never outlives curl's descriptor and a reused
- *            descriptor number is registered afresh.  h2o's write
- *            notification is one-shot and cannot be withdrawn: a stale one
- *            that arrives after curl stopped asking is ignored.
+ *            as db.c does for libpq.  The dup must live exactly as long as
+ *            curl's descriptor: epoll forgets a registration only when every
+ *            descriptor of the open file is closed, and h2o 2.2 relies on
+ *            close() for that, so a dup closed while curl keeps the
+ *            connection open for reuse would leave epoll reporting events
+ *            for a socket h2o has freed.  So the connections curl opens
+ *            (on_open_socket) get their watch at once, keep it while curl
+ *            merely stops asking (CURL_POLL_REMOVE of an idle connection:
+ *            reading stops), and lose it in CURLOPT_CLOSESOCKETFUNCTION,
+ *            just before the socket itself is closed.  Other sockets (the
+ *            resolver's socket pair) are watched from curl's first word to
+ *            CURL_POLL_REMOVE, which curl says right before closing them.
+ *            h2o's write notification is one-shot and cannot be withdrawn:
+ *            a stale one that arrives after curl stopped asking is ignored.
  *   timer    h2o 2.2 timeouts have one duration per h2o_timeout_t.  Ours is
  *            0 ms and holds at most one entry, whose registered_at is set to
  *            the time curl asked to be called at: the loop wakes at
@@ -84,6 +92,7 @@ struct http_out_sock {
     struct http_out *h;
     h2o_socket_t *sock; /* on a dup() of fd */
     curl_socket_t fd;
+    int ours;        /* opened by on_open_socket: the watch ends in on_close_socket */
     int want_write;  /* curl's last word: CURL_POLL_OUT or INOUT */
     int write_armed; /* an h2o write notification is pending */
 };
@@ -270,6 +279,40 @@ sock_close(struct http_out_sock *s)
     free(s);
 }
 
+/* The watch of fd, or NULL. */
+static struct http_out_sock *
+sock_find(struct http_out *h, curl_socket_t fd)
+{
+    for (h2o_linklist_t *n = h->socks.next; n != &h->socks; n = n->next) {
+        struct http_out_sock *s = H2O_STRUCT_FROM_MEMBER(struct http_out_sock, link, n);
+        if (s->fd == fd)
+            return s;
+    }
+    return NULL;
+}
+
+/* A new watch of fd, idle (not reading, no write notification); NULL, logged, on failure. */
+static struct http_out_sock *
+sock_watch(struct http_out *h, curl_socket_t fd, int ours)
+{
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    struct http_out_sock *s;
+
+    if (copy < 0 || (s = calloc(1, sizeof(*s))) == NULL) {
+        if (copy >= 0)
+            close(copy);
+        LOG_WARN("could not watch an outbound connection: out of descriptors or memory");
+        return NULL;
+    }
+    s->h = h;
+    s->fd = fd;
+    s->ours = ours;
+    s->sock = h2o_evloop_socket_create(h->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
+    s->sock->data = s;
+    h2o_linklist_insert(&h->socks, &s->link);
+    return s;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: watch fd as curl says. */
 static int
 on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -277,26 +320,24 @@ on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socket
     struct http_out *h = userp;
     struct http_out_sock *s = socketp;
 
+    if (s == NULL)
+        s = sock_find(h, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (s != NULL)
+        if (s == NULL)
+            return 0;
+        if (!s->ours) {
             sock_close(s);
+            return 0;
+        }
+        /* An idle connection curl keeps: watched again if it is reused, closed in on_close_socket. */
+        if (h2o_socket_is_reading(s->sock))
+            h2o_socket_read_stop(s->sock);
+        s->want_write = 0;
         return 0;
     }
-    if (s == NULL) {
-        int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (copy < 0 || (s = calloc(1, sizeof(*s))) == NULL) {
-            if (copy >= 0)
-                close(copy);
-            LOG_WARN("could not watch an outbound connection: out of descriptors or memory");
-            return -1;
-        }
-        s->h = h;
-        s->fd = fd;
-        s->sock = h2o_evloop_socket_create(h->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
-        s->sock->data = s;
-        h2o_linklist_insert(&h->socks, &s->link);
-        curl_multi_assign(h->multi, fd, s);
-    }
+    if (s == NULL && (s = sock_watch(h, fd, 0)) == NULL)
+        return -1;
+    curl_multi_assign(h->multi, fd, s);
     if ((what & CURL_POLL_IN) != 0) {
         if (!h2o_socket_is_reading(s->sock))
             h2o_socket_read_start(s->sock, on_readable);
@@ -349,9 +390,19 @@ on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
         ((a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) ||
          (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))) &&
         netcheck_allowed(sa, x->h->allow, x->h->nallow, &range)) {
-        if ((fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol)) < 0)
+        if ((fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol)) < 0) {
             LOG_WARN("could not make a socket for an outbound request: %s", strerror(errno));
-        return fd < 0 ? CURL_SOCKET_BAD : fd;
+            return CURL_SOCKET_BAD;
+        }
+        /* A watch of the same number is of a descriptor closed since: it must not see this one. */
+        struct http_out_sock *stale = sock_find(x->h, fd);
+        if (stale != NULL)
+            sock_close(stale);
+        if (sock_watch(x->h, fd, 1) == NULL) {
+            close(fd);
+            return CURL_SOCKET_BAD;
+        }
+        return fd;
     }
     if (sa->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
@@ -363,6 +414,21 @@ on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
     x->refused = 1;
     snprintf(x->detail, sizeof(x->detail), "refused to connect to %s port %d: %s", text, port, range);
     return CURL_SOCKET_BAD;
+}
+
+/*
+ * CURLOPT_CLOSESOCKETFUNCTION, for the sockets on_open_socket made: their
+ * watch goes first, then the socket (see the top of the file).  clientp is
+ * the struct http_out, which outlives every connection (http_out_destroy).
+ */
+static int
+on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct http_out_sock *s = sock_find(clientp, fd);
+
+    if (s != NULL)
+        sock_close(s);
+    return close(fd);
 }
 
 /* Retry-After: delta-seconds, or an HTTP-date (curl_getdate reads all three forms); -1 when unreadable. */
@@ -611,6 +677,8 @@ http_out_start(struct http_out *h, const struct http_out_request *r, http_out_cb
     SET(CURLOPT_HTTPHEADER, x->headers);
     SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     SET(CURLOPT_OPENSOCKETDATA, x);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, x->h);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, x);
     SET(CURLOPT_WRITEFUNCTION, on_body);

@@ -245,11 +245,36 @@ on_tick(h2o_timeout_entry_t *entry)
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
 }
 
+static int init_worker(struct shim_thread *t, unsigned index);
+
+/* Workers that finished init_worker, and whether one failed (under start_lock). */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
+static unsigned workers_started, workers_failed;
+
+/*
+ * A worker prepares its loop, context, listeners, queue and pool on its own
+ * thread: h2o's socket buffers come from a per-thread allocator, so a socket
+ * made on the main thread (the message queue's, above all) would share the
+ * main thread's with every other worker, unlocked.
+ */
 static void *
 worker_main(void *arg)
 {
     struct shim_thread *t = arg;
+    int failed = init_worker(t, t->index) != 0;
 
+    /* No loop runs before every worker is ready: /metrics, say, reads them all. */
+    pthread_mutex_lock(&start_lock);
+    workers_started++;
+    workers_failed += failed;
+    pthread_cond_broadcast(&start_cond);
+    while (workers_started < shim.nthreads)
+        pthread_cond_wait(&start_cond, &start_lock);
+    failed = workers_failed > 0;
+    pthread_mutex_unlock(&start_lock);
+    if (failed)
+        return NULL;
     while (!t->done)
         h2o_evloop_run(t->loop, INT32_MAX);
     reply_flush_log(t);
@@ -260,7 +285,7 @@ worker_main(void *arg)
     return NULL;
 }
 
-/* Prepares a worker's loop, context, listeners and pool (on the main thread). */
+/* Prepares a worker's loop, context, listeners and pool (on the worker's thread). */
 static int
 init_worker(struct shim_thread *t, unsigned index)
 {
@@ -487,13 +512,17 @@ main(int argc, char **argv)
     }
     shim.threads = calloc(shim.nthreads, sizeof(struct shim_thread));
     for (unsigned i = 0; i < shim.nthreads; i++) {
-        if (init_worker(&shim.threads[i], i) != 0) {
-            LOG_ERROR("could not start worker %u", i);
-            return 1;
-        }
-    }
-    for (unsigned i = 0; i < shim.nthreads; i++)
+        shim.threads[i].index = i;
         pthread_create(&shim.threads[i].tid, NULL, worker_main, &shim.threads[i]);
+    }
+    pthread_mutex_lock(&start_lock);
+    while (workers_started < shim.nthreads)
+        pthread_cond_wait(&start_cond, &start_lock);
+    pthread_mutex_unlock(&start_lock);
+    if (workers_failed > 0) {
+        LOG_ERROR("could not start %u worker(s)", workers_failed);
+        return 1;
+    }
     /* Notifications that something is due reach the deliverers from now on (registry.c listens). */
     deliver_wakes(1);
     LOG_INFO("listening on %s port %u with %u thread(s)%s", cfg->listen_address, cfg->listen_port, shim.nthreads,

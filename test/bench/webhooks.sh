@@ -68,7 +68,7 @@ cc -O2 -o "$work/curlpost" test/bench/curlpost.c $(pkg-config --cflags --libs li
 "$work/hello" "$hello_port" 2 &
 hello_pid=$!
 # The latency receiver records when each request arrived; "/hang" never answers.
-perl test/webhook-receiver.pl serve "$work/rx" "$slow_port" 2>/dev/null &
+perl test/webhook-receiver.pl serve "$work/rx" "$slow_port" 2>"$work/rx.err" &
 rx_pid=$!
 cat >"$work/shim.yaml" <<YAML
 listen:
@@ -84,7 +84,7 @@ webhooks:
   max_in_flight: 64
   max_in_flight_per_endpoint: 4
 YAML
-"$PG_BINDIR/actloom-shim" --config "$work/shim.yaml" >/dev/null 2>"$work/shim.err" &
+"${BENCH_SHIM:-$PG_BINDIR/actloom-shim}" --config "$work/shim.yaml" >/dev/null 2>"$work/shim.err" &
 shim_pid=$!
 trap 'kill $shim_pid $hello_pid $rx_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -146,7 +146,8 @@ for i in $(seq 1 100); do
 		[ -n "$at" ] && break
 		sleep 0.01
 	done
-	[ -n "$at" ] || { echo "webhooks: $msg never arrived" >&2; exit 1; }
+	[ -n "$at" ] || { echo "webhooks: $msg never arrived" >&2; cp "$work/shim.err" /tmp/bench-shim.err; tail -n 60 "$work/shim.err" "$work/rx.err" >&2;
+		psql -c "SELECT state, last_outcome, attempts FROM actloom.webhook_deliveries WHERE message_id = '$msg'" >&2; exit 1; }
 	echo "$committed $at" | awk '{ printf "%.2f\n", ($2 - $1) * 1000 }' >>"$work/latency"
 done
 sort -n "$work/latency" >"$work/latency.sorted"
@@ -200,7 +201,7 @@ as_owner 1 "SELECT actloom.webhook_endpoint_create(c, 'http://localhost:$slow_po
 	FROM bench_targets WHERE n = 1" >/dev/null
 hang=$(psql -tA -c "SELECT id FROM actloom.webhook_endpoints WHERE url LIKE '%/hang/forever'")
 psql -c "UPDATE actloom.webhook_endpoints SET event_types = '{bench.*,iso.*}' WHERE url LIKE '%/e1'" >/dev/null
-"$PG_BINDIR/actloom-shim" --config "$work/shim.yaml" >/dev/null 2>>"$work/shim.err" &
+"${BENCH_SHIM:-$PG_BINDIR/actloom-shim}" --config "$work/shim.yaml" >/dev/null 2>>"$work/shim.err" &
 shim_pid=$!
 for _ in $(seq 1 100); do
 	curl -sf "http://127.0.0.1:$shim_port/readyz" >/dev/null && break
