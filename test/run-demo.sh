@@ -131,10 +131,10 @@ if [ ! -s "$receiver_dir/secrets/acme" ]; then
 		BEGIN;
 		SET LOCAL ROLE demo_app;
 		SELECT actloom.act_as('$olivia', '$acme');
-		SELECT actloom.webhook_endpoint_create('$acme', 'http://127.0.0.1:$receiver_port/ok/acme',
+		SELECT actloom.webhook_endpoint_create('$acme', 'http://localhost:$receiver_port/ok/acme',
 			'the make run receiver', '{}') ->> 'secret';
 		COMMIT;" | grep '^whsec_' | as_pg sh -c 'umask 077; cat >"$1"' sh "$receiver_dir/secrets/acme"
-	echo "registered Acme's webhook endpoint http://127.0.0.1:$receiver_port/ok/acme"
+	echo "registered Acme's webhook endpoint http://localhost:$receiver_port/ok/acme"
 fi
 
 # The key that signs session cookies (HS256), created once, mode 0600.
@@ -159,7 +159,7 @@ session:
 # explicit (and, outside a demo, dangerous) allowance makes reachable.
 webhooks:
   deliver: true
-  allow_networks: ["127.0.0.1/32"]
+  allow_networks: ["127.0.0.1/32", "::1/128"]
 YAML
 [ "$(id -u)" -eq 0 ] && chown postgres: "$run/shim.yaml"
 stop_shim
