@@ -166,6 +166,7 @@ _PG_init(void)
 	ContextInit();
 	SealInit();
 	AuditInit();
+	WakeInit();
 }
 
 /*

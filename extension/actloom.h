@@ -118,6 +118,9 @@ extern void CryptoWipe(void *buf, size_t len);
 
 /* seal.c */
 extern void SealInit(void);
+
+/* wake.c */
+extern void WakeInit(void);
 extern bytea *SealWebhookSecret(const pg_uuid_t *company, const char *endpoint,
 								const uint8 *key, Size len);
 extern bytea *UnsealWebhookSecret(const pg_uuid_t *company, const char *endpoint,

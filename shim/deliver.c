@@ -34,6 +34,12 @@
 
 /* A claim that failed is tried again this late. */
 #define RETRY_CLAIM_MS 1000
+/*
+ * A wake is followed by a second claim this much later: the database sends
+ * at most one notification every 10 ms (extension/wake.c), so a transaction
+ * that committed just after the one that sent it is found then.
+ */
+#define FOLLOW_UP_MS 30
 /* How often the gauge of due deliveries is refreshed. */
 #define DUE_GAUGE_MS 1000
 /* The response text recorded with an attempt. */
@@ -77,7 +83,8 @@ struct deliverer {
     int claim_again;   /* woken while a claim ran */
     int work_left;     /* the last claim may have left due deliveries behind */
     uint64_t claim_at; /* the next claim by the clock, in loop milliseconds */
-    uint64_t count_at; /* the next refresh of the due gauge */
+    uint64_t count_at;     /* the next refresh of the due gauge */
+    uint64_t follow_up_at; /* a claim after the last wake; 0: none */
     struct db_job *count_job;
     int counting;
     int stopped;
@@ -458,6 +465,7 @@ on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
         free(m);
     }
     atomic_store(&d->wake_pending, 0);
+    d->follow_up_at = h2o_now(d->t->loop) + FOLLOW_UP_MS;
     claim(d);
 }
 
@@ -545,7 +553,10 @@ deliver_tick(struct deliverer *d, uint64_t now_ms)
 {
     unsigned inflight = 0;
 
-    if (!d->stopped && now_ms >= d->claim_at)
+    if (d->follow_up_at != 0 && now_ms >= d->follow_up_at) {
+        d->follow_up_at = 0;
+        claim(d);
+    } else if (!d->stopped && now_ms >= d->claim_at)
         claim(d);
     if (!d->stopped && !d->counting && now_ms >= d->count_at) {
         char shard[16], shards[16];

@@ -20,17 +20,17 @@ sock=$run/sock
 
 shim_port=${ACTLOOM_SHIM_PORT:-8080}
 receiver_port=${ACTLOOM_RECEIVER_PORT:-8081}
-# Stops the process whose pid is in $run/$1.pid.
+# Stops the process whose pid is in $run/$1.pid (with "group": its process group).
 stop_pid() {
 	if [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; then
-		kill -TERM "$(cat "$run/$1.pid")"
+		kill -TERM ${2:+--} "${2:+-}$(cat "$run/$1.pid")"
 		for _ in $(seq 1 100); do kill -0 "$(cat "$run/$1.pid")" 2>/dev/null || break; sleep 0.1; done
 	fi
 	rm -f "$run/$1.pid"
 }
 stop_shim() {
 	stop_pid shim
-	stop_pid receiver
+	stop_pid receiver group
 }
 
 case "${1:-start}" in

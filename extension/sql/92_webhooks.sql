@@ -302,6 +302,16 @@ COMMENT ON FUNCTION actloom._webhook_url_host(text) IS 'internal: the host and p
 -- sent at commit, wakes the deliverers when the first attempt is due now.
 -- Internal: webhook_emit() and the extension's own functions call it,
 -- after their checks.
+-- Marks the transaction: at its commit the deliverers are woken with a
+-- notification on channel actloom_webhooks, unless another committing
+-- transaction sent one in the last 10 ms (extension/wake.c).
+CREATE FUNCTION actloom._webhook_wake()
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_wake'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION actloom._webhook_wake() IS
+	'internal: wake the webhook deliverers when this transaction commits';
+
 CREATE FUNCTION actloom._webhook_emit(company uuid, event_type text, payload jsonb)
 RETURNS text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -327,7 +337,7 @@ BEGIN
 	   AND actloom._webhook_subscribed(e.event_types, _webhook_emit.event_type);
 	GET DIAGNOSTICS fanned = ROW_COUNT;
 	IF fanned > 0 AND first_delay = 0 THEN
-		PERFORM pg_notify('actloom_webhooks', '');
+		PERFORM actloom._webhook_wake();
 	END IF;
 	RETURN msg_id;
 END
@@ -625,7 +635,7 @@ BEGIN
 			'automatic');
 	END IF;
 	IF new_state = 'pending' AND due <= now() THEN
-		PERFORM pg_notify('actloom_webhooks', '');
+		PERFORM actloom._webhook_wake();
 	END IF;
 	RETURN new_state;
 END
@@ -1028,7 +1038,7 @@ BEGIN
 	VALUES (company, msg_id, e.id, now() + make_interval(secs => first_delay))
 	RETURNING id INTO delivery;
 	IF first_delay = 0 THEN
-		PERFORM pg_notify('actloom_webhooks', '');
+		PERFORM actloom._webhook_wake();
 	END IF;
 	RETURN jsonb_build_object('message_id', msg_id, 'delivery_id', delivery);
 END
@@ -1136,7 +1146,7 @@ BEGIN
 	   SET state = 'pending', next_attempt_at = now(), round_attempts = 0, updated_at = now()
 	 WHERE w.id = d.id
 	RETURNING * INTO d;
-	PERFORM pg_notify('actloom_webhooks', '');
+	PERFORM actloom._webhook_wake();
 	RETURN actloom._webhook_delivery_json(d);
 END
 $$;
@@ -1165,7 +1175,7 @@ BEGIN
 	 WHERE w.endpoint_id = e.id AND w.state IN ('failed', 'cancelled') AND w.created_at >= since;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	IF n > 0 THEN
-		PERFORM pg_notify('actloom_webhooks', '');
+		PERFORM actloom._webhook_wake();
 	END IF;
 	RETURN jsonb_build_object('redelivered', n);
 END

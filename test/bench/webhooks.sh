@@ -86,7 +86,7 @@ webhooks:
 YAML
 "${BENCH_SHIM:-$PG_BINDIR/actloom-shim}" --config "$work/shim.yaml" >/dev/null 2>"$work/shim.err" &
 shim_pid=$!
-trap 'kill $shim_pid $hello_pid $rx_pid 2>/dev/null || true' EXIT
+trap 'kill $shim_pid $hello_pid 2>/dev/null; kill -- -$rx_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
 	curl -sf "http://127.0.0.1:$shim_port/readyz" >/dev/null && break
 	sleep 0.1

@@ -63,6 +63,9 @@ sub new
 	$self->{port} = $listener->sockport;
 	if ($args{foreground})
 	{
+		# Its own process group, so that stopping the group stops the
+		# connections' children too (a hanging one sleeps for an hour).
+		POSIX::setpgid(0, 0);
 		$self->serve($listener);
 		return;
 	}
