@@ -256,10 +256,11 @@ sub connection
 	my ($self, $conn) = @_;
 	while (my $req = read_request($conn))
 	{
+		my $at = time;    # when the request arrived, before the log is read
 		my @seg = split m{/}, $req->{path};
 		my $mode = $seg[1] // '';
 		my $seen = grep { $_->{event} eq 'request' && $_->{path} eq $req->{path} } $self->log_lines;
-		$self->append({ event => 'request', at => time, method => $req->{method}, path => $req->{path},
+		$self->append({ event => 'request', at => $at, method => $req->{method}, path => $req->{path},
 			headers => $req->{headers}, body => $req->{body}, verified => $self->verify($req) });
 		if ($mode eq 'ok') { respond($conn, 200, '{"ok":true}') }
 		elsif ($mode eq 'status') { respond($conn, $seg[2], '{"status":' . ($seg[2] + 0) . '}') }
