@@ -238,7 +238,7 @@ flush_records(struct deliverer *d)
     job = text != NULL ? db_submit(d->t->db, &stmt, 1, on_recorded, d) : NULL;
     if (text == NULL)
         on_recorded(d, &(struct db_result){.outcome = DB_UNAVAILABLE});
-    else if (d->recording)
+    else if (job != NULL)
         d->record_job = job; /* on failure db_submit has already called on_recorded */
     free(text);
 }
@@ -447,7 +447,7 @@ claim(struct deliverer *d)
     d->work_left = 0;
     /* On failure db_submit has already called on_claimed. */
     job = db_submit(d->t->db, stmts, 2, on_claimed, d);
-    if (d->claiming)
+    if (job != NULL)
         d->claim_job = job;
     free(busy);
 }
@@ -568,7 +568,7 @@ deliver_tick(struct deliverer *d, uint64_t now_ms)
         d->counting = 1;
         /* On failure db_submit has already called on_counted. */
         job = db_submit(d->t->db, &stmt, 1, on_counted, d);
-        if (d->counting)
+        if (job != NULL)
             d->count_job = job;
     }
     for (h2o_linklist_t *n = d->items.next; n != &d->items; n = n->next)
