@@ -79,10 +79,10 @@ struct deliverer {
     unsigned nitems;
     struct db_job *claim_job;
     int claiming;
-    int in_claimed;    /* on_claimed runs: it claims again itself, if need be */
-    int claim_again;   /* woken while a claim ran */
-    int work_left;     /* the last claim may have left due deliveries behind */
-    uint64_t claim_at; /* the next claim by the clock, in loop milliseconds */
+    int in_claimed;        /* on_claimed runs: it claims again itself, if need be */
+    int claim_again;       /* woken while a claim ran */
+    int work_left;         /* the last claim may have left due deliveries behind */
+    uint64_t claim_at;     /* the next claim by the clock, in loop milliseconds */
     uint64_t count_at;     /* the next refresh of the due gauge */
     uint64_t follow_up_at; /* a claim after the last wake; 0: none */
     struct db_job *count_job;
@@ -91,7 +91,7 @@ struct deliverer {
     h2o_multithread_receiver_t wake;
     atomic_int wake_pending;
     struct item *record_head, **record_tail; /* attempts waiting for the next record job */
-    struct item *batch[RECORD_BATCH];         /* those the record job running reports */
+    struct item *batch[RECORD_BATCH];        /* those the record job running reports */
     unsigned nbatch;
     struct db_job *record_job;
     int recording;
@@ -262,11 +262,11 @@ on_sent(void *owner, const struct http_out_result *res)
         LOG_WARN("webhooks: delivery %s refused: %s", it->delivery_id, res->detail ? res->detail : "denied address");
     if (res->status > 0 && (text = malloc(EXCERPT_BYTES + 1)) != NULL)
         excerpt(res->body, res->body_len, text);
-    it->attempt = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o}", "delivery_id", it->delivery_id, "lease", it->lease,
-                            "outcome", outcome, "http_status",
-                            res->status > 0 ? json_integer(res->status) : json_null(), "duration_ms",
-                            (json_int_t)res->duration_ms, "response", text ? json_string(text) : json_null(),
-                            "retry_after_s", res->retry_after_s >= 0 ? json_integer(res->retry_after_s) : json_null());
+    it->attempt =
+        json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o}", "delivery_id", it->delivery_id, "lease", it->lease, "outcome",
+                  outcome, "http_status", res->status > 0 ? json_integer(res->status) : json_null(), "duration_ms",
+                  (json_int_t)res->duration_ms, "response", text ? json_string(text) : json_null(), "retry_after_s",
+                  res->retry_after_s >= 0 ? json_integer(res->retry_after_s) : json_null());
     free(text);
     if (it->attempt == NULL) {
         /* Not even recorded: the lease expires, and the delivery is made again. */

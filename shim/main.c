@@ -237,8 +237,9 @@ on_tick(h2o_timeout_entry_t *entry)
      * timeouts bound it.  Webhook transfers still running then are cancelled
      * (deliver_destroy): their leases expire, and they are delivered again.
      */
-    if (t->shutting_down && ((t->inflight == 0 && (t->deliverer == NULL || deliver_busy(t->deliverer) == 0)) || now - t->shutdown_at_ms > shim.cfg->request_timeout_ms +
-                                                                               2 * shim.cfg->db_query_timeout_ms)) {
+    if (t->shutting_down &&
+        ((t->inflight == 0 && (t->deliverer == NULL || deliver_busy(t->deliverer) == 0)) ||
+         now - t->shutdown_at_ms > shim.cfg->request_timeout_ms + 2 * shim.cfg->db_query_timeout_ms)) {
         t->done = 1;
         return;
     }

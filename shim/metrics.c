@@ -17,8 +17,8 @@ static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
 #define NBUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
 
 /* Attempt outcomes, as the database names them (actloom.webhook_record). */
-static const char *const webhook_outcomes[] = {"delivered", "http_status",        "timeout", "connect", "dns",
-                                               "tls",       "refused_address",    "response_too_large", "error"};
+static const char *const webhook_outcomes[] = {
+    "delivered", "http_status", "timeout", "connect", "dns", "tls", "refused_address", "response_too_large", "error"};
 #define NOUTCOMES (sizeof(webhook_outcomes) / sizeof(webhook_outcomes[0]))
 static const double attempt_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15};
 #define NATTEMPT_BUCKETS (sizeof(attempt_bounds) / sizeof(attempt_bounds[0]))
@@ -267,9 +267,10 @@ metrics_render(struct metrics *const *all, size_t n, size_t *len)
                 "# TYPE actloom_webhook_attempts_total counter\n");
     for (size_t i = 0; i < NOUTCOMES; i++)
         bprintf(&b, "actloom_webhook_attempts_total{outcome=\"%s\"} %llu\n", webhook_outcomes[i], sum->attempts[i]);
-    bprintf(&b, "# HELP actloom_webhook_refused_addresses_total Webhook connections refused by the address check.\n"
-                "# TYPE actloom_webhook_refused_addresses_total counter\n"
-                "actloom_webhook_refused_addresses_total %llu\n",
+    bprintf(&b,
+            "# HELP actloom_webhook_refused_addresses_total Webhook connections refused by the address check.\n"
+            "# TYPE actloom_webhook_refused_addresses_total counter\n"
+            "actloom_webhook_refused_addresses_total %llu\n",
             sum->attempts[outcome_slot("refused_address")]);
     bprintf(&b, "# HELP actloom_webhook_attempt_duration_seconds Time from the start of an attempt to its outcome.\n"
                 "# TYPE actloom_webhook_attempt_duration_seconds histogram\n");
@@ -284,14 +285,16 @@ metrics_render(struct metrics *const *all, size_t n, size_t *len)
     }
     bprintf(&b, "actloom_webhook_attempt_duration_seconds_sum %.3f\n", (double)sum->attempt_sum_ms / 1e3);
     bprintf(&b, "actloom_webhook_attempt_duration_seconds_count %llu\n", cumulative);
-    bprintf(&b, "# HELP actloom_webhook_in_flight Webhook transfers in flight.\n"
-                "# TYPE actloom_webhook_in_flight gauge\n"
-                "actloom_webhook_in_flight %u\n",
+    bprintf(&b,
+            "# HELP actloom_webhook_in_flight Webhook transfers in flight.\n"
+            "# TYPE actloom_webhook_in_flight gauge\n"
+            "actloom_webhook_in_flight %u\n",
             sum->webhook_in_flight);
     if (sum->webhook_due >= 0)
-        bprintf(&b, "# HELP actloom_webhook_due Deliveries due now and not yet claimed, as of the last claim.\n"
-                    "# TYPE actloom_webhook_due gauge\n"
-                    "actloom_webhook_due %lld\n",
+        bprintf(&b,
+                "# HELP actloom_webhook_due Deliveries due now and not yet claimed, as of the last claim.\n"
+                "# TYPE actloom_webhook_due gauge\n"
+                "actloom_webhook_due %lld\n",
                 sum->webhook_due);
     metrics_destroy(sum);
     *len = b.len;

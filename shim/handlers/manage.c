@@ -66,8 +66,8 @@ struct api_route {
 #define ROLE_ENUM "{\"enum\":[\"member\",\"admin\",\"executive\",\"owner\"]}"
 /* The writable fields of a webhook endpoint; the database checks the URL and the event types in full. */
 #define WEBHOOK_FIELDS(extra)                                                                                          \
-    "{\"type\":\"object\"," extra "\"properties\":{\"url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048},"     \
-    "\"description\":{\"type\":\"string\",\"maxLength\":500},\"event_types\":{\"type\":\"array\",\"maxItems\":100,"     \
+    "{\"type\":\"object\"," extra "\"properties\":{\"url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048},"  \
+    "\"description\":{\"type\":\"string\",\"maxLength\":500},\"event_types\":{\"type\":\"array\",\"maxItems\":100,"    \
     "\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}},\"enabled\":{\"type\":\"boolean\"}}}"
 
 /* One endpoint a few lines, read top to bottom. */
