@@ -312,6 +312,29 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION actloom._webhook_wake() IS
 	'internal: wake the webhook deliverers when this transaction commits';
 
+-- The body of a message as it is sent and signed: Standard Webhooks'
+-- envelope, serialised once.
+CREATE FUNCTION actloom._webhook_body(event_type text, payload jsonb)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN '{"type":' OPERATOR(pg_catalog.||) pg_catalog.to_json(event_type)::text
+	OPERATOR(pg_catalog.||) ',"timestamp":"'
+	OPERATOR(pg_catalog.||) pg_catalog.to_char(pg_catalog.timezone('UTC', pg_catalog.now()),
+											   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+	OPERATOR(pg_catalog.||) '","data":' OPERATOR(pg_catalog.||) payload::text OPERATOR(pg_catalog.||) '}';
+COMMENT ON FUNCTION actloom._webhook_body(text, jsonb) IS
+	'internal: the body of a webhook message, {"type", "timestamp", "data"}, as sent';
+
+-- The worker shard (of shards) that delivers an endpoint's deliveries: the
+-- one rule webhook_claim, webhook_next_due and webhook_due_count share.
+-- Qualified throughout and without a SET clause, so that it is inlined.
+CREATE FUNCTION actloom._webhook_shard_of(endpoint uuid, shards integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (pg_catalog.hashtext(endpoint::text) OPERATOR(pg_catalog.&) 2147483647) OPERATOR(pg_catalog.%) shards;
+COMMENT ON FUNCTION actloom._webhook_shard_of(uuid, integer) IS
+	'internal: the deliverer shard of an endpoint, of shards';
+
 CREATE FUNCTION actloom._webhook_emit(company uuid, event_type text, payload jsonb)
 RETURNS text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -324,10 +347,7 @@ DECLARE
 BEGIN
 	WITH m AS (
 		INSERT INTO actloom.webhook_messages (id, company_id, event_type, body)
-		VALUES (msg_id, company, event_type,
-				'{"type":' || to_json(event_type)::text
-				|| ',"timestamp":"' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-				|| '","data":' || payload::text || '}')
+		VALUES (msg_id, company, event_type, actloom._webhook_body(event_type, payload))
 		RETURNING id)
 	INSERT INTO actloom.webhook_deliveries (company_id, message_id, endpoint_id, next_attempt_at)
 	SELECT company, m.id, e.id,
@@ -446,7 +466,7 @@ BEGIN
 			SELECT e.id AS endpoint_id,
 				   per_endpoint - coalesce((in_flight ->> e.id::text)::integer, 0) AS room
 			  FROM actloom.webhook_endpoints e
-			 WHERE e.enabled AND (hashtext(e.id::text) & 2147483647) % shards = shard
+			 WHERE e.enabled AND actloom._webhook_shard_of(e.id, shards) = shard
 		), chosen AS (
 			SELECT c.id FROM ep
 			 CROSS JOIN LATERAL (
@@ -687,12 +707,12 @@ BEGIN
 	SELECT min(t) INTO at FROM (
 		(SELECT d.next_attempt_at AS t FROM actloom.webhook_deliveries d
 		   JOIN actloom.webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-		  WHERE d.state = 'pending' AND (hashtext(d.endpoint_id::text) & 2147483647) % shards = shard
+		  WHERE d.state = 'pending' AND actloom._webhook_shard_of(d.endpoint_id, shards) = shard
 		  ORDER BY d.next_attempt_at LIMIT 1)
 		UNION ALL
 		(SELECT d.lease_until FROM actloom.webhook_deliveries d
 		   JOIN actloom.webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-		  WHERE d.state = 'delivering' AND (hashtext(d.endpoint_id::text) & 2147483647) % shards = shard
+		  WHERE d.state = 'delivering' AND actloom._webhook_shard_of(d.endpoint_id, shards) = shard
 		  ORDER BY d.lease_until LIMIT 1)) due;
 	RETURN greatest(extract(epoch FROM at - now())::double precision, 0);
 END
@@ -712,7 +732,7 @@ BEGIN
 			  JOIN actloom.webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
 			 WHERE ((d.state = 'pending' AND d.next_attempt_at <= now())
 					OR (d.state = 'delivering' AND d.lease_until <= now()))
-			   AND (hashtext(d.endpoint_id::text) & 2147483647) % shards = shard);
+			   AND actloom._webhook_shard_of(d.endpoint_id, shards) = shard);
 END
 $$;
 COMMENT ON FUNCTION actloom.webhook_due_count(integer, integer) IS
@@ -1032,8 +1052,7 @@ BEGIN
 	END IF;
 	INSERT INTO actloom.webhook_messages (id, company_id, event_type, body)
 	VALUES (msg_id, company, 'webhook.test',
-			'{"type":"webhook.test","timestamp":"' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-			|| '","data":' || jsonb_build_object('endpoint_id', e.id)::text || '}');
+			actloom._webhook_body('webhook.test', jsonb_build_object('endpoint_id', e.id)));
 	INSERT INTO actloom.webhook_deliveries (company_id, message_id, endpoint_id, next_attempt_at)
 	VALUES (company, msg_id, e.id, now() + make_interval(secs => first_delay))
 	RETURNING id INTO delivery;
